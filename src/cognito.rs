@@ -1,0 +1,222 @@
+//! Calls to Cognito through the official AWS SDK, and the translation of every
+//! SDK outcome into a domain result or a typed [`Error`].
+//!
+//! One SDK client is built at start-up and shared. Both operations are
+//! `noAuth` in Cognito's model, so the client is built with no credentials and
+//! the service starts and serves without any. Retries are off (one attempt):
+//! neither operation is idempotent, and the SDK would otherwise retry
+//! LimitExceeded, TooManyRequests and 5xx answers on its own.
+
+use std::time::Duration;
+
+use aws_config::{
+    environment::region::EnvironmentVariableRegionProvider, meta::region::RegionProviderChain,
+    retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Region,
+};
+use aws_sdk_cognitoidentityprovider::{
+    config::http::HttpResponse,
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    operation::{
+        get_user_attribute_verification_code::GetUserAttributeVerificationCodeError,
+        verify_user_attribute::VerifyUserAttributeError, RequestId,
+    },
+    types::{CodeDeliveryDetailsType, DeliveryMediumType},
+    Client,
+};
+
+use crate::{
+    config::ServeConfig,
+    domain::{CodeDelivery, DeliveryMedium, SendCode, VerifyCode},
+    error::{CognitoError, Error, ErrorKind, Operation},
+};
+
+/// A configuration problem found while building the client.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(String);
+
+/// The Cognito client of the service.
+#[derive(Debug, Clone)]
+pub struct Cognito {
+    client: Client,
+    connect_timeout: Duration,
+    call_timeout: Duration,
+    throttle_retry_delay: Duration,
+}
+
+impl Cognito {
+    /// Builds the client from the configuration: region from `--region`, else
+    /// `AWS_REGION`/`AWS_DEFAULT_REGION` (never the instance metadata service);
+    /// endpoint from `--cognito-endpoint`, else the SDK's own resolution
+    /// (including `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`).
+    pub async fn from_config(config: &ServeConfig) -> Result<Self, SetupError> {
+        let region = RegionProviderChain::first_try(config.region.clone().map(Region::new))
+            .or_else(EnvironmentVariableRegionProvider::new());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .no_credentials()
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(timeouts(config.connect_timeout(), config.call_timeout()));
+        if let Some(endpoint) = &config.cognito_endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk_config = loader.load().await;
+        if sdk_config.region().is_none() {
+            return Err(SetupError(
+                "no AWS region: set --region, COGNITO_VERIFY_REGION or AWS_REGION".to_owned(),
+            ));
+        }
+        Ok(Self {
+            client: Client::new(&sdk_config),
+            connect_timeout: config.connect_timeout(),
+            call_timeout: config.call_timeout(),
+            throttle_retry_delay: config.throttled_retry_delay(),
+        })
+    }
+
+    /// The configured per-call timeout.
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
+    /// GetUserAttributeVerificationCode, within `budget`.
+    pub async fn send_code(
+        &self,
+        req: SendCode,
+        budget: Duration,
+    ) -> Result<Option<CodeDelivery>, Error> {
+        const OP: Operation = Operation::GetUserAttributeVerificationCode;
+        let result = self
+            .client
+            .get_user_attribute_verification_code()
+            .access_token(req.token.expose())
+            .attribute_name(req.attribute.as_str())
+            .set_client_metadata(req.client_metadata.into_inner())
+            .customize()
+            .config_override(self.budget_override(budget))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                record_request_id(out.request_id());
+                Ok(out.code_delivery_details().map(delivery))
+            }
+            Err(err) => Err(self.classify(OP, budget, err, |e| match e {
+                GetUserAttributeVerificationCodeError::InvalidParameterException(p) => {
+                    p.reason_code().map(str::to_owned)
+                }
+                _ => None,
+            })),
+        }
+    }
+
+    /// VerifyUserAttribute, within `budget`.
+    pub async fn verify(&self, req: VerifyCode, budget: Duration) -> Result<(), Error> {
+        const OP: Operation = Operation::VerifyUserAttribute;
+        let result = self
+            .client
+            .verify_user_attribute()
+            .access_token(req.token.expose())
+            .attribute_name(req.attribute.as_str())
+            .code(req.code.expose())
+            .customize()
+            .config_override(self.budget_override(budget))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                record_request_id(out.request_id());
+                Ok(())
+            }
+            Err(err) => Err(self.classify(OP, budget, err, |e| match e {
+                VerifyUserAttributeError::InvalidParameterException(p) => {
+                    p.reason_code().map(str::to_owned)
+                }
+                _ => None,
+            })),
+        }
+    }
+
+    /// Per-call timeouts: the whole call and its one attempt get `budget`.
+    fn budget_override(
+        &self,
+        budget: Duration,
+    ) -> aws_sdk_cognitoidentityprovider::config::Builder {
+        aws_sdk_cognitoidentityprovider::config::Builder::default()
+            .timeout_config(timeouts(self.connect_timeout, budget))
+    }
+
+    /// Turns an SDK failure into a typed error. Cognito errors are told apart
+    /// by their type code (the SDK reads `x-amzn-ErrorType` or `__type` and
+    /// strips `namespace#` and `:suffix`); a response without a readable type
+    /// is "unparseable", whatever its HTTP status.
+    fn classify<E>(
+        &self,
+        operation: Operation,
+        budget: Duration,
+        err: SdkError<E, HttpResponse>,
+        reason_code: impl FnOnce(&E) -> Option<String>,
+    ) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let request_id = err.request_id().map(str::to_owned);
+        record_request_id(request_id.as_deref());
+        let http_status = err.raw_response().map(|r| r.status().as_u16());
+        let detail = DisplayErrorContext(&err).to_string();
+        let kind = match &err {
+            SdkError::ServiceError(ctx) => match ctx.err().code() {
+                Some(code) => ErrorKind::Cognito(Box::new(CognitoError {
+                    code: code.to_owned(),
+                    message: ctx.err().message().map(str::to_owned),
+                    reason_code: reason_code(ctx.err()),
+                    request_id,
+                    throttle_retry_delay: self.throttle_retry_delay,
+                    detail,
+                })),
+                None => ErrorKind::UnparseableResponse {
+                    http_status,
+                    request_id,
+                    detail,
+                },
+            },
+            SdkError::ResponseError(_) => ErrorKind::UnparseableResponse {
+                http_status,
+                request_id,
+                detail,
+            },
+            SdkError::TimeoutError(_) => ErrorKind::Timeout { budget },
+            SdkError::DispatchFailure(f) if f.is_timeout() => ErrorKind::Timeout { budget },
+            SdkError::DispatchFailure(_) => ErrorKind::Unreachable { detail },
+            _ => ErrorKind::Internal { detail },
+        };
+        Error::new(operation, kind)
+    }
+}
+
+fn timeouts(connect: Duration, call: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .operation_timeout(call)
+        .operation_attempt_timeout(call)
+        .build()
+}
+
+/// Puts the AWS request id on the RPC's span (see `middleware::trace`).
+fn record_request_id(id: Option<&str>) {
+    if let Some(id) = id {
+        tracing::Span::current().record("aws.request_id", id);
+    }
+}
+
+fn delivery(d: &CodeDeliveryDetailsType) -> CodeDelivery {
+    CodeDelivery {
+        destination: d.destination().map(str::to_owned),
+        medium: d.delivery_medium().map(|m| match m {
+            DeliveryMediumType::Email => DeliveryMedium::Email,
+            DeliveryMediumType::Sms => DeliveryMedium::Sms,
+            _ => DeliveryMedium::Other,
+        }),
+        attribute_name: d.attribute_name().map(str::to_owned),
+    }
+}

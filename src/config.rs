@@ -1,0 +1,197 @@
+//! Command line and configuration: one clap struct per subcommand, every flag
+//! with a `COGNITO_VERIFY_*` environment fallback. Nothing else in the crate
+//! reads the environment (the AWS SDK's own variables, such as `AWS_REGION` and
+//! `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, are read by aws-config).
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `cognito-verify`: a gRPC facade for Amazon Cognito user-attribute verification.
+#[derive(Debug, Parser)]
+#[command(name = "cognito-verify", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gRPC API, calling Amazon Cognito (or the endpoint given).
+    Serve(ServeConfig),
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logging options, shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct LogConfig {
+    /// Log format.
+    #[arg(long, env = "COGNITO_VERIFY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `RUST_LOG` syntax (e.g. `info,cognito_verify=debug`).
+    #[arg(long, env = "COGNITO_VERIFY_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+/// Configuration of `cognito-verify serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address the gRPC server listens on (port 0 picks a free port).
+    #[arg(long, env = "COGNITO_VERIFY_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+
+    /// AWS region of the user pool. Falls back to `AWS_REGION` /
+    /// `AWS_DEFAULT_REGION`; one of them is required.
+    #[arg(long, env = "COGNITO_VERIFY_REGION")]
+    pub region: Option<String>,
+
+    /// Cognito endpoint URL override (e.g. `http://127.0.0.1:9229`). Without
+    /// it the SDK's `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, then the
+    /// regional AWS endpoint, is used.
+    #[arg(long, env = "COGNITO_VERIFY_COGNITO_ENDPOINT", value_parser = parse_endpoint)]
+    pub cognito_endpoint: Option<String>,
+
+    /// Time allowed to open a connection to Cognito, in milliseconds.
+    #[arg(long, env = "COGNITO_VERIFY_COGNITO_CONNECT_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cognito_connect_timeout_ms: u64,
+
+    /// Time allowed for one Cognito call, in milliseconds. A caller's shorter
+    /// gRPC deadline takes precedence.
+    #[arg(long, env = "COGNITO_VERIFY_COGNITO_CALL_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cognito_call_timeout_ms: u64,
+
+    /// Retry delay advised (google.rpc.RetryInfo) when Cognito answers
+    /// TooManyRequestsException, in milliseconds.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_THROTTLED_RETRY_DELAY_MS",
+        default_value_t = 1_000
+    )]
+    pub throttled_retry_delay_ms: u64,
+
+    /// GetUserAttributeVerificationCode calls admitted per second by this
+    /// replica (burst: one second's worth); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_GET_CODE_LIMIT_PER_SEC",
+        default_value_t = 25
+    )]
+    pub get_code_limit_per_sec: u32,
+
+    /// VerifyUserAttribute calls admitted per second by this replica (burst:
+    /// one second's worth); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_VERIFY_LIMIT_PER_SEC",
+        default_value_t = 25
+    )]
+    pub verify_limit_per_sec: u32,
+
+    /// Verification RPCs handled at once; excess is shed with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "COGNITO_VERIFY_MAX_CONCURRENT_RPCS", default_value_t = 1_024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_rpcs: u32,
+
+    /// Largest accepted gRPC request message, in bytes.
+    #[arg(long, env = "COGNITO_VERIFY_MAX_MESSAGE_BYTES", default_value_t = 1_048_576, value_parser = clap::value_parser!(u32).range(1024..))]
+    pub max_message_bytes: u32,
+
+    /// On SIGTERM/SIGINT, seconds to keep serving while health reports
+    /// NOT_SERVING, so load balancers stop sending new calls.
+    #[arg(long, env = "COGNITO_VERIFY_SHUTDOWN_DELAY_SECS", default_value_t = 5)]
+    pub shutdown_delay_secs: u64,
+
+    /// After the shutdown delay, seconds allowed for in-flight RPCs to finish.
+    #[arg(long, env = "COGNITO_VERIFY_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
+    pub drain_timeout_secs: u64,
+
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogConfig,
+}
+
+impl ServeConfig {
+    /// The connect timeout towards Cognito.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.cognito_connect_timeout_ms)
+    }
+
+    /// The per-call timeout towards Cognito.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.cognito_call_timeout_ms)
+    }
+
+    /// The retry delay advised for TooManyRequestsException.
+    pub fn throttled_retry_delay(&self) -> Duration {
+        Duration::from_millis(self.throttled_retry_delay_ms)
+    }
+
+    /// How long health reports NOT_SERVING before the listener closes.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+
+    /// How long in-flight RPCs may take to finish once the listener closed.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_secs)
+    }
+}
+
+/// Accepts an absolute `http://` or `https://` URL with a host.
+fn parse_endpoint(value: &str) -> Result<String, String> {
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|e| format!("not a URL ({e}): expected e.g. http://127.0.0.1:9229"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(value.trim_end_matches('/').to_owned()),
+        _ => Err("expected an http:// or https:// URL with a host".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeConfig, clap::Error> {
+        let mut argv = vec!["cognito-verify", "serve"];
+        argv.extend_from_slice(args);
+        let Command::Serve(config) = Cli::try_parse_from(argv)?.command;
+        Ok(config)
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = serve(&[]).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:50051".parse().unwrap());
+        assert_eq!(c.call_timeout(), Duration::from_secs(5));
+        assert_eq!(c.get_code_limit_per_sec, 25);
+        assert_eq!(c.verify_limit_per_sec, 25);
+        assert_eq!(c.max_message_bytes, 1_048_576);
+        assert_eq!(c.log.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn endpoint_must_be_http_url() {
+        assert!(serve(&["--cognito-endpoint", "ftp://x"]).is_err());
+        assert!(serve(&["--cognito-endpoint", "not a url"]).is_err());
+        let c = serve(&["--cognito-endpoint", "http://127.0.0.1:9229/"]).unwrap();
+        assert_eq!(c.cognito_endpoint.as_deref(), Some("http://127.0.0.1:9229"));
+    }
+
+    #[test]
+    fn zero_timeouts_are_rejected() {
+        assert!(serve(&["--cognito-call-timeout-ms", "0"]).is_err());
+        assert!(serve(&["--max-concurrent-rpcs", "0"]).is_err());
+        assert!(serve(&["--listen", "nowhere"]).is_err());
+    }
+}

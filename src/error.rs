@@ -1,0 +1,158 @@
+//! The service's one error type. Each failure is created as a typed value
+//! where it happens (validation, the Cognito client, the middleware) and is
+//! turned into a gRPC status in exactly one place, [`crate::status`].
+
+use std::time::Duration;
+
+/// The RPC (and Cognito operation) an error belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// GetUserAttributeVerificationCode.
+    GetUserAttributeVerificationCode,
+    /// VerifyUserAttribute.
+    VerifyUserAttribute,
+}
+
+impl Operation {
+    /// Both operations.
+    pub const ALL: [Operation; 2] = [
+        Self::GetUserAttributeVerificationCode,
+        Self::VerifyUserAttribute,
+    ];
+
+    /// The operation's name, as Cognito and our proto spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GetUserAttributeVerificationCode => "GetUserAttributeVerificationCode",
+            Self::VerifyUserAttribute => "VerifyUserAttribute",
+        }
+    }
+
+    /// The gRPC path of the operation's RPC.
+    pub fn grpc_path(self) -> &'static str {
+        match self {
+            Self::GetUserAttributeVerificationCode => {
+                "/cognito.verify.v1.UserAttributeVerificationService/GetUserAttributeVerificationCode"
+            }
+            Self::VerifyUserAttribute => {
+                "/cognito.verify.v1.UserAttributeVerificationService/VerifyUserAttribute"
+            }
+        }
+    }
+
+    /// The operation served at a gRPC path, if any.
+    pub fn from_grpc_path(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.grpc_path() == path)
+    }
+}
+
+/// A request field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The proto field, e.g. `attribute_name`.
+    pub field: &'static str,
+    /// What is wrong with it, in words a caller can act on.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            field,
+            description: description.into(),
+        }
+    }
+}
+
+/// An error Cognito returned, told apart by its type (`x-amzn-ErrorType` or
+/// `__type`), never by HTTP status.
+#[derive(Debug, Clone)]
+pub struct CognitoError {
+    /// The error type without namespace or suffix, e.g. `CodeMismatchException`.
+    pub code: String,
+    /// Cognito's message, if any.
+    pub message: Option<String>,
+    /// `reasonCode` of an InvalidParameterException.
+    pub reason_code: Option<String>,
+    /// `x-amzn-RequestId`, if sent.
+    pub request_id: Option<String>,
+    /// The retry delay to advise if this is a throttling error.
+    pub throttle_retry_delay: Duration,
+    /// The full error chain, for the log only.
+    pub detail: String,
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    /// A request field is invalid; Cognito was not called.
+    #[error("invalid {}: {}", .0.field, .0.description)]
+    InvalidRequest(FieldViolation),
+    /// Neither the field nor the metadata carried an access token.
+    #[error("no access token")]
+    MissingToken,
+    /// Cognito answered with an error.
+    #[error("Cognito returned {}", .0.code)]
+    Cognito(Box<CognitoError>),
+    /// Cognito could not be reached (connection refused, DNS, TLS, reset).
+    #[error("Cognito unreachable: {detail}")]
+    Unreachable {
+        /// The transport error chain, for the log.
+        detail: String,
+    },
+    /// The Cognito call did not finish within its time budget.
+    #[error("Cognito call exceeded its {budget:?} budget")]
+    Timeout {
+        /// The time the call had: the configured timeout or what remained of
+        /// the caller's deadline.
+        budget: Duration,
+    },
+    /// Cognito's answer could not be understood (e.g. an HTML error page).
+    #[error("unparseable Cognito response (HTTP {http_status:?}): {detail}")]
+    UnparseableResponse {
+        /// The HTTP status of the response, if one arrived.
+        http_status: Option<u16>,
+        /// `x-amzn-RequestId`, if sent.
+        request_id: Option<String>,
+        /// The parse error chain, for the log.
+        detail: String,
+    },
+    /// The SDK could not build the request: a bug or a misconfiguration.
+    #[error("internal: {detail}")]
+    Internal {
+        /// The error chain, for the log.
+        detail: String,
+    },
+    /// This replica's rate limit for the RPC is used up.
+    #[error("rate limited for {wait:?}")]
+    RateLimited {
+        /// The earliest time a call can be admitted again.
+        wait: Duration,
+        /// The configured limit, calls per second.
+        limit_per_sec: u32,
+    },
+    /// Too many RPCs in flight: shed before doing any work.
+    #[error("overloaded")]
+    Overloaded {
+        /// The configured concurrency bound.
+        max_concurrent: u32,
+    },
+}
+
+/// An error of one operation.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", .operation.as_str())]
+pub struct Error {
+    /// Which RPC.
+    pub operation: Operation,
+    /// What went wrong.
+    pub kind: ErrorKind,
+}
+
+impl Error {
+    /// An error of `operation`.
+    pub fn new(operation: Operation, kind: ErrorKind) -> Self {
+        Self { operation, kind }
+    }
+}

@@ -1,0 +1,38 @@
+//! # cognito-verify
+//!
+//! A gRPC facade for Amazon Cognito's user-attribute verification: other
+//! services call `GetUserAttributeVerificationCode` and `VerifyUserAttribute`
+//! over gRPC, and this service calls Cognito through the official AWS SDK.
+//!
+//! ## Request flow
+//!
+//! ```text
+//! gRPC call
+//!   → middleware::trace       one span per RPC (method, code, latency, AWS request id)
+//!   → middleware::rate_limit  per-RPC GCRA limit          → RESOURCE_EXHAUSTED + RetryInfo
+//!   → middleware::load_shed   bound on RPCs in flight     → RESOURCE_EXHAUSTED + RetryInfo
+//!   → service                 the tonic handlers
+//!   → convert                 proto → domain types (validation) → INVALID_ARGUMENT + BadRequest
+//!   → deadline                caller's grpc-timeout → the Cognito call's time budget
+//!   → cognito                 the AWS SDK call; SdkError → error::Error
+//!   → status                  the one error → tonic::Status mapping (ErrorInfo, …)
+//! ```
+//!
+//! `server` wires the service with health and reflection and runs the
+//! graceful shutdown; `config` is the command line; `telemetry` the logs.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cognito;
+pub mod config;
+pub mod convert;
+pub mod deadline;
+pub mod domain;
+pub mod error;
+pub mod middleware;
+pub mod proto;
+pub mod server;
+pub mod service;
+pub mod status;
+pub mod telemetry;

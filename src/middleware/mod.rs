@@ -1,0 +1,57 @@
+//! Tower middleware around the verification service (never around health or
+//! reflection: those must answer even when the service is saturated).
+
+mod load_shed;
+mod rate_limit;
+mod trace;
+
+use std::{convert::Infallible, future::Future, pin::Pin};
+
+use tonic::{body::Body, Status};
+use tower::{
+    layer::util::{Identity, Stack},
+    ServiceBuilder,
+};
+
+pub use load_shed::LoadShedLayer;
+pub use rate_limit::RateLimitLayer;
+pub use trace::TraceLayer;
+
+use crate::{
+    config::ServeConfig,
+    error::{Error, ErrorKind, Operation},
+};
+
+/// The response future of every layer here.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+/// The stack [`layers`] builds.
+pub type Layers = Stack<LoadShedLayer, Stack<RateLimitLayer, Stack<TraceLayer, Identity>>>;
+
+/// The layers around the verification service, outermost first:
+///
+/// 1. [`TraceLayer`]: one span per RPC, opened first so that everything below
+///    (including rejections by the other layers) is timed and logged.
+/// 2. [`RateLimitLayer`]: a per-RPC GCRA limit; checked before taking a
+///    concurrency permit, because a rejection costs nothing and must not hold
+///    a slot that an admitted call could use.
+/// 3. [`LoadShedLayer`]: bounds the RPCs in flight and rejects the excess at
+///    once with RESOURCE_EXHAUSTED, so overload shows up as fast, retryable
+///    errors instead of queueing into timeouts.
+pub fn layers(config: &ServeConfig) -> ServiceBuilder<Layers> {
+    ServiceBuilder::new()
+        .layer(TraceLayer)
+        .layer(RateLimitLayer::new(
+            config.get_code_limit_per_sec,
+            config.verify_limit_per_sec,
+        ))
+        .layer(LoadShedLayer::new(config.max_concurrent_rpcs))
+}
+
+/// An immediate gRPC error response for `operation`, built by the one
+/// error-to-status mapping.
+fn reject(operation: Operation, kind: ErrorKind) -> ResponseFuture {
+    let response = Status::from(Error::new(operation, kind)).into_http();
+    Box::pin(std::future::ready(Ok(response)))
+}

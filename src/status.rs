@@ -1,0 +1,244 @@
+//! The one place where errors become gRPC statuses. The tables below are the
+//! README's error table; keep them in step.
+//!
+//! Every status carries a `google.rpc.ErrorInfo`: a stable UPPER_SNAKE
+//! `reason`, the domain [`COGNITO_DOMAIN`] for errors Cognito returned and
+//! [`SERVICE_DOMAIN`] for the service's own, and metadata `operation`,
+//! `awsErrorCode`, `awsRequestId` (when known) and `reasonCode` (when Cognito
+//! sent one). Client-correctable errors carry Cognito's message; server-side
+//! errors carry a generic message, and their detail is logged here instead.
+
+use std::{collections::HashMap, time::Duration};
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::{CognitoError, Error, ErrorKind};
+
+/// `ErrorInfo.domain` of errors that came from Cognito.
+pub const COGNITO_DOMAIN: &str = "cognito-idp.amazonaws.com";
+/// `ErrorInfo.domain` of the service's own errors.
+pub const SERVICE_DOMAIN: &str = "cognito-verify";
+/// Retry delay advised when this replica sheds load.
+pub const OVERLOAD_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// How a Cognito error type is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Cognito's message goes to the caller.
+    PassMessage(Code),
+    /// A generic message goes to the caller; the detail is logged.
+    Generic(Code, &'static str),
+}
+
+/// Cognito error type → gRPC status. Unknown types are `UNKNOWN`.
+fn answer_for(code: &str) -> Answer {
+    use Answer::*;
+    match code {
+        "CodeMismatchException" | "InvalidParameterException" => PassMessage(Code::InvalidArgument),
+        "ExpiredCodeException"
+        | "UserNotConfirmedException"
+        | "PasswordResetRequiredException"
+        | "OperationNotEnabledException"
+        | "UserLambdaValidationException" => PassMessage(Code::FailedPrecondition),
+        "NotAuthorizedException" => PassMessage(Code::Unauthenticated),
+        "ForbiddenException" => PassMessage(Code::PermissionDenied),
+        "UserNotFoundException" | "ResourceNotFoundException" => PassMessage(Code::NotFound),
+        "AliasExistsException" => PassMessage(Code::AlreadyExists),
+        "TooManyRequestsException" | "LimitExceededException" => {
+            PassMessage(Code::ResourceExhausted)
+        }
+        "CodeDeliveryFailureException" | "UnexpectedLambdaException" => Generic(
+            Code::Unavailable,
+            "Cognito could not deliver the message or run its trigger",
+        ),
+        "InternalErrorException" => Generic(Code::Internal, "Cognito reported an internal error"),
+        "InvalidSmsRoleAccessPolicyException"
+        | "InvalidSmsRoleTrustRelationshipException"
+        | "InvalidEmailRoleAccessPolicyException"
+        | "InvalidLambdaResponseException" => {
+            Generic(Code::Internal, "the user pool is misconfigured")
+        }
+        _ => Generic(
+            Code::Unknown,
+            "Cognito returned an error this service does not know",
+        ),
+    }
+}
+
+/// `CodeMismatchException` → `CODE_MISMATCH`: the type without its
+/// `Exception` suffix, in UPPER_SNAKE. Stable for a given Cognito type.
+pub fn reason_for(code: &str) -> String {
+    let base = code.strip_suffix("Exception").unwrap_or(code);
+    let mut out = String::with_capacity(base.len() + 4);
+    let mut prev_lower = false;
+    for c in base.chars().filter(|c| c.is_ascii_alphanumeric()) {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c.to_ascii_uppercase());
+    }
+    if out.is_empty() {
+        "UNKNOWN_COGNITO_ERROR".to_owned()
+    } else {
+        out
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Status {
+        let operation = err.operation.as_str();
+        let mut metadata = HashMap::from([("operation".to_owned(), operation.to_owned())]);
+        let mut details = ErrorDetails::new();
+        let (code, message, reason, domain) = match err.kind {
+            ErrorKind::InvalidRequest(v) => {
+                let message = format!("invalid {}: {}", v.field, v.description);
+                details.add_bad_request_violation(v.field, v.description);
+                (Code::InvalidArgument, message, "INVALID_FIELD".to_owned(), SERVICE_DOMAIN)
+            }
+            ErrorKind::MissingToken => (
+                Code::Unauthenticated,
+                "an access token is required: set access_token or send `authorization: Bearer <token>` metadata".to_owned(),
+                "MISSING_ACCESS_TOKEN".to_owned(),
+                SERVICE_DOMAIN,
+            ),
+            ErrorKind::Cognito(c) => {
+                let (code, message) = cognito(operation, &c, &mut details);
+                metadata.insert("awsErrorCode".to_owned(), c.code.clone());
+                insert_opt(&mut metadata, "awsRequestId", c.request_id);
+                insert_opt(&mut metadata, "reasonCode", c.reason_code);
+                (code, message, reason_for(&c.code), COGNITO_DOMAIN)
+            }
+            ErrorKind::Unreachable { detail } => {
+                tracing::error!(operation, error = %detail, "Cognito unreachable");
+                let message = "Cognito is unreachable".to_owned();
+                (Code::Unavailable, message, "COGNITO_UNREACHABLE".to_owned(), SERVICE_DOMAIN)
+            }
+            ErrorKind::Timeout { budget } => (
+                Code::DeadlineExceeded,
+                if budget.is_zero() {
+                    "the call's deadline left no time to call Cognito".to_owned()
+                } else {
+                    format!("Cognito did not answer within {} ms", budget.as_millis())
+                },
+                "COGNITO_TIMEOUT".to_owned(),
+                SERVICE_DOMAIN,
+            ),
+            ErrorKind::UnparseableResponse { http_status, request_id, detail } => {
+                tracing::error!(operation, http_status, aws.request_id = request_id.as_deref(), error = %detail, "unparseable Cognito response");
+                insert_opt(&mut metadata, "awsRequestId", request_id);
+                if let Some(s) = http_status {
+                    metadata.insert("httpStatus".to_owned(), s.to_string());
+                }
+                let code = match http_status {
+                    Some(500..=599) => Code::Unavailable,
+                    _ => Code::Internal,
+                };
+                let message = "Cognito's response could not be understood".to_owned();
+                (code, message, "UNPARSEABLE_RESPONSE".to_owned(), SERVICE_DOMAIN)
+            }
+            ErrorKind::Internal { detail } => {
+                tracing::error!(operation, error = %detail, "internal error");
+                (Code::Internal, "internal error".to_owned(), "INTERNAL".to_owned(), SERVICE_DOMAIN)
+            }
+            ErrorKind::RateLimited { wait, limit_per_sec } => {
+                details.set_retry_info(Some(wait));
+                details.add_quota_failure_violation(
+                    format!("rpc:{operation}"),
+                    format!("at most {limit_per_sec} calls per second per replica"),
+                );
+                let message = format!("rate limit reached; retry in {} ms", wait.as_millis().max(1));
+                (Code::ResourceExhausted, message, "RATE_LIMITED".to_owned(), SERVICE_DOMAIN)
+            }
+            ErrorKind::Overloaded { max_concurrent } => {
+                details.set_retry_info(Some(OVERLOAD_RETRY_DELAY));
+                details.add_quota_failure_violation(
+                    "rpc:in-flight",
+                    format!("at most {max_concurrent} calls in flight per replica"),
+                );
+                let message = "too many calls in flight; retry shortly".to_owned();
+                (Code::ResourceExhausted, message, "OVERLOADED".to_owned(), SERVICE_DOMAIN)
+            }
+        };
+        details.set_error_info(reason, domain, metadata);
+        Status::with_error_details(code, message, details)
+    }
+}
+
+/// The code, message and extra details of a Cognito error.
+fn cognito(operation: &str, err: &CognitoError, details: &mut ErrorDetails) -> (Code, String) {
+    let message = err.message.clone().unwrap_or_else(|| err.code.clone());
+    match answer_for(&err.code) {
+        Answer::PassMessage(code) => {
+            match err.code.as_str() {
+                "CodeMismatchException" => {
+                    details.add_bad_request_violation("code", message.clone());
+                }
+                // Cognito asks to slow down: a retry after a pause is safe.
+                "TooManyRequestsException" => {
+                    details.set_retry_info(Some(err.throttle_retry_delay));
+                }
+                // A per-user attempt limit: retrying soon cannot succeed, so
+                // there is no RetryInfo.
+                "LimitExceededException" => {
+                    details.add_quota_failure_violation(
+                        format!("cognito:{operation}"),
+                        message.clone(),
+                    );
+                }
+                _ => {}
+            }
+            tracing::debug!(operation, aws.error_code = %err.code, aws.request_id = err.request_id.as_deref(), "Cognito rejected the call");
+            (code, message)
+        }
+        Answer::Generic(code, generic) => {
+            tracing::error!(
+                operation,
+                aws.error_code = %err.code,
+                aws.request_id = err.request_id.as_deref(),
+                error = %err.detail,
+                "Cognito call failed",
+            );
+            (code, generic.to_owned())
+        }
+    }
+}
+
+fn insert_opt(map: &mut HashMap<String, String>, key: &str, value: Option<String>) {
+    if let Some(v) = value {
+        map.insert(key.to_owned(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_upper_snake_without_suffix() {
+        assert_eq!(reason_for("CodeMismatchException"), "CODE_MISMATCH");
+        assert_eq!(
+            reason_for("InvalidSmsRoleAccessPolicyException"),
+            "INVALID_SMS_ROLE_ACCESS_POLICY"
+        );
+        assert_eq!(reason_for("NotAuthorizedException"), "NOT_AUTHORIZED");
+        assert_eq!(reason_for("SomethingNew2Exception"), "SOMETHING_NEW2");
+        assert_eq!(reason_for("Exception"), "UNKNOWN_COGNITO_ERROR");
+    }
+
+    #[test]
+    fn unknown_types_are_unknown() {
+        assert_eq!(
+            answer_for("BrandNewException"),
+            Answer::Generic(
+                Code::Unknown,
+                "Cognito returned an error this service does not know"
+            )
+        );
+        assert_eq!(
+            answer_for("ExpiredCodeException"),
+            Answer::PassMessage(Code::FailedPrecondition)
+        );
+    }
+}

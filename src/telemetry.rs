@@ -1,0 +1,55 @@
+//! Logging through `tracing`: text or JSON lines on stderr, filtered by a
+//! `RUST_LOG`-style directive string.
+//!
+//! TRACE events of the HTTP and SDK crates are dropped whatever the filter
+//! says: at that level the AWS SDK logs the whole outgoing request, body and
+//! all, and the body carries the access token and the code.
+
+use tracing::Level;
+use tracing_subscriber::{
+    filter::{filter_fn, FilterExt},
+    fmt::MakeWriter,
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+    EnvFilter, Layer,
+};
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Crates whose TRACE output may contain request bytes.
+const TRACE_DENIED: &[&str] = &[
+    "aws_smithy_",
+    "aws_sdk_",
+    "aws_config",
+    "hyper",
+    "h2",
+    "tonic",
+    "tower",
+    "rustls",
+];
+
+/// Installs the global subscriber writing to `writer`. Fails on an invalid
+/// filter or when a subscriber is already installed.
+pub fn init<W>(config: &LogConfig, writer: W) -> Result<(), String>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|e| format!("invalid log filter {:?}: {e}", config.log_filter))?;
+    let no_secret_traces = filter_fn(|meta| {
+        *meta.level() != Level::TRACE || !TRACE_DENIED.iter().any(|p| meta.target().starts_with(p))
+    });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    let fmt = match config.log_format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter.and(no_secret_traces)))
+        .try_init()
+        .map_err(|e| format!("cannot install the log subscriber: {e}"))
+}
