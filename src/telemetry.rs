@@ -2,8 +2,11 @@
 //! `RUST_LOG`-style directive string.
 //!
 //! TRACE events of the HTTP and SDK crates are dropped whatever the filter
-//! says: at that level the AWS SDK logs the whole outgoing request, body and
-//! all, and the body carries the access token and the code.
+//! says. At that level the AWS SDK logs each outgoing request with `Debug`
+//! ("transmitting request"), and hyper/h2 log wire frames. Today the SDK's
+//! body prints as an opaque `BoxBody`, but a buffered body prints its bytes,
+//! and the body carries the access token and the code: this guard keeps an
+//! SDK upgrade from turning `--log-filter trace` into a leak.
 
 use tracing::Level;
 use tracing_subscriber::{

@@ -1,0 +1,258 @@
+//! Shared test harness: a scripted, wire-level Cognito endpoint and the
+//! facade started in-process on `127.0.0.1:0`, reached over real gRPC.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response, Router};
+use clap::Parser as _;
+use cognito_verify::{
+    cognito::Cognito,
+    config::{Cli, Command, ServeConfig},
+    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
+    server,
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+/// One scripted HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// A 200 with a JSON body, as Cognito sends it.
+    pub fn ok(body: serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/x-amz-json-1.1".into()),
+                ("x-amzn-requestid".into(), "req-ok-1".into()),
+            ],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// An error exactly as the real service sends it: HTTP 400 (500 for
+    /// InternalErrorException), `x-amzn-ErrorType: <Type>:`, a request id and
+    /// `{"__type","message"}`.
+    pub fn error(error_type: &str, message: &str) -> Self {
+        let status = if error_type == "InternalErrorException" {
+            500
+        } else {
+            400
+        };
+        Self {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/x-amz-json-1.1".into()),
+                ("x-amzn-errortype".into(), format!("{error_type}:")),
+                ("x-amzn-errormessage".into(), message.into()),
+                ("x-amzn-requestid".into(), format!("req-{error_type}")),
+            ],
+            body: serde_json::json!({"__type": error_type, "message": message}).to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A raw answer.
+    pub fn raw(status: u16, headers: &[(&str, &str)], body: &str) -> Self {
+        Self {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// The same answer, sent after `delay`.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request the endpoint received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Recorded {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("request body is JSON")
+    }
+}
+
+#[derive(Default)]
+struct Script {
+    replies: VecDeque<Reply>,
+    requests: Vec<Recorded>,
+}
+
+/// An HTTP server on `127.0.0.1:0` that answers each request with the next
+/// scripted reply (a default success when none is left) and records requests.
+#[derive(Clone)]
+pub struct ScriptedCognito {
+    pub url: String,
+    script: Arc<Mutex<Script>>,
+}
+
+impl ScriptedCognito {
+    pub async fn start() -> Self {
+        let script = Arc::new(Mutex::new(Script::default()));
+        let app = Router::new()
+            .fallback(answer)
+            .with_state(Arc::clone(&script));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, script }
+    }
+
+    /// Queues replies, answered in order.
+    pub fn push(&self, reply: Reply) {
+        self.script.lock().unwrap().replies.push_back(reply);
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.script.lock().unwrap().requests.clone()
+    }
+}
+
+async fn answer(
+    State(script): State<Arc<Mutex<Script>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = {
+        let mut s = script.lock().unwrap();
+        s.requests.push(Recorded {
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        s.replies
+            .pop_front()
+            .unwrap_or_else(|| Reply::ok(serde_json::json!({})))
+    };
+    tokio::time::sleep(reply.delay).await;
+    let mut response = Response::builder().status(reply.status);
+    for (k, v) in &reply.headers {
+        response = response.header(k, v);
+    }
+    response.body(reply.body.into()).unwrap()
+}
+
+/// A port on which nothing listens.
+pub async fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Parses `serve` flags as the binary would. Tests default to no rate limit
+/// and no shutdown delay unless `extra` sets them.
+pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
+    let mut argv = vec![
+        "cognito-verify",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--region",
+        "us-east-1",
+    ];
+    argv.extend_from_slice(&["--cognito-endpoint", endpoint]);
+    let defaults = [
+        ("--shutdown-delay-secs", "0"),
+        ("--get-code-limit-per-sec", "0"),
+        ("--verify-limit-per-sec", "0"),
+    ];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            argv.extend_from_slice(&[flag, value]);
+        }
+    }
+    argv.extend_from_slice(extra);
+    let Command::Serve(config) = Cli::try_parse_from(argv)
+        .expect("valid test config")
+        .command;
+    config
+}
+
+/// The facade running in-process.
+pub struct Facade {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), server::ServeError>>,
+}
+
+impl Facade {
+    /// Starts the facade against `endpoint` with extra `serve` flags.
+    pub async fn start(endpoint: &str, extra: &[&str]) -> Self {
+        let config = serve_config(endpoint, extra);
+        let cognito = Cognito::from_config(&config).await.expect("client builds");
+        let listener = TcpListener::bind(config.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server::run(listener, &config, cognito, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    pub async fn client(&self) -> UserAttributeVerificationServiceClient<Channel> {
+        UserAttributeVerificationServiceClient::new(self.channel().await)
+    }
+
+    /// Starts the graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Shuts down and waits for `run` to return.
+    pub async fn shutdown(mut self) {
+        self.begin_shutdown();
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A syntactically valid access token (the scripted endpoint checks nothing).
+pub const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";

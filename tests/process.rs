@@ -1,0 +1,282 @@
+//! The real binary, run as a process: its exit codes, its signals, its
+//! environment, and what it writes to its log.
+
+mod common;
+
+use std::{
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use cognito_verify::proto::{
+    user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
+    GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest,
+};
+use common::{Reply, ScriptedCognito};
+use serde_json::json;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+use tonic::{transport::Channel, Request};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cognito-verify");
+
+/// The binary with a clean environment and a JSON log.
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .arg("serve")
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--shutdown-delay-secs",
+            "0",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A running binary, its collected log lines and its gRPC address.
+struct Running {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    addr: String,
+}
+
+impl Running {
+    async fn start(mut cmd: Command) -> Self {
+        let mut child = cmd.spawn().expect("binary starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let addr = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                log.lock().unwrap().push(line.clone());
+                let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+                if v["fields"]["message"] == "listening" {
+                    return v["fields"]["address"].as_str().unwrap().to_owned();
+                }
+            }
+            panic!("exited before listening: {:?}", log.lock().unwrap());
+        })
+        .await
+        .expect("listening in time");
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, log, addr }
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// SIGTERM, then the exit code.
+    async fn terminate(mut self) -> (i32, String) {
+        let pid = self.child.id().unwrap().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits within the drain timeout")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await; // let the reader take the last lines
+        let log = self.log.lock().unwrap().join("\n");
+        (status.code().expect("exited, not killed"), log)
+    }
+}
+
+const SECRET_TOKEN: &str = "eyJSECRETaccessTOKENvalue.c2VjcmV0.sig-NATURE_x";
+const SECRET_CODE: &str = "918273";
+
+#[tokio::test]
+async fn no_token_or_code_reaches_the_log_even_at_trace() {
+    let cognito = ScriptedCognito::start().await;
+    let args = [
+        "--region",
+        "eu-west-1",
+        "--cognito-endpoint",
+        &cognito.url,
+        "--log-filter",
+        "trace",
+    ];
+    let running = Running::start(command(
+        &[&args[..], &["--verify-limit-per-sec", "3"]].concat(),
+    ))
+    .await;
+    let mut client = UserAttributeVerificationServiceClient::new(running.channel().await);
+
+    cognito.push(Reply::ok(json!({"CodeDeliveryDetails": {"Destination": "d***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}})));
+    cognito.push(Reply::ok(json!({})));
+    cognito.push(Reply::error(
+        "CodeMismatchException",
+        "Invalid verification code provided, please try again.",
+    ));
+    cognito.push(Reply::error(
+        "InvalidLambdaResponseException",
+        "lambda said no",
+    ));
+    cognito.push(Reply::raw(
+        502,
+        &[("content-type", "text/html")],
+        "<html>bad gateway</html>",
+    ));
+    let get = GetUserAttributeVerificationCodeRequest {
+        access_token: SECRET_TOKEN.into(),
+        attribute_name: "email".into(),
+        ..Default::default()
+    };
+    client
+        .get_user_attribute_verification_code(get)
+        .await
+        .unwrap();
+    let verify = |token: &str, code: &str| VerifyUserAttributeRequest {
+        access_token: token.into(),
+        attribute_name: "email".into(),
+        code: code.into(),
+    };
+    client
+        .verify_user_attribute(verify(SECRET_TOKEN, SECRET_CODE))
+        .await
+        .unwrap();
+    client
+        .verify_user_attribute(verify(SECRET_TOKEN, SECRET_CODE))
+        .await
+        .unwrap_err();
+    // Through metadata, and rate limited (limit 3 per second).
+    let mut req = Request::new(verify("", SECRET_CODE));
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {SECRET_TOKEN}").parse().unwrap(),
+    );
+    client.verify_user_attribute(req).await.unwrap_err();
+    client
+        .verify_user_attribute(verify(SECRET_TOKEN, SECRET_CODE))
+        .await
+        .unwrap_err();
+    // Invalid: the code has whitespace, the token a bad character.
+    client
+        .verify_user_attribute(verify(SECRET_TOKEN, "918 273"))
+        .await
+        .unwrap_err();
+    client
+        .verify_user_attribute(verify("eyJSECRET+bad", SECRET_CODE))
+        .await
+        .unwrap_err();
+
+    let (code, log) = running.terminate().await;
+    assert_eq!(code, 0);
+    assert_eq!(cognito.requests().len(), 4, "{log}");
+    // The log did capture the run: spans, request ids, the server-side error.
+    assert!(
+        log.contains("rpc finished") && log.contains("req-ok-1"),
+        "{log}"
+    );
+    assert!(log.contains("InvalidLambdaResponseException"), "{log}");
+    for secret in [
+        SECRET_TOKEN,
+        "SECRETaccessTOKEN",
+        "eyJSECRET",
+        SECRET_CODE,
+        "918 273",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} leaked into the log");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero_and_endpoint_env_is_honoured() {
+    let cognito = ScriptedCognito::start().await;
+    let mut cmd = command(&[]);
+    cmd.env("AWS_REGION", "us-west-2")
+        .env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", &cognito.url);
+    let running = Running::start(cmd).await;
+    let mut client = UserAttributeVerificationServiceClient::new(running.channel().await);
+    let req = VerifyUserAttributeRequest {
+        access_token: "t".into(),
+        attribute_name: "email".into(),
+        code: "1".into(),
+    };
+    client
+        .verify_user_attribute(req)
+        .await
+        .expect("reached Cognito through the SDK's endpoint variable");
+    assert_eq!(cognito.requests().len(), 1);
+    let (code, log) = running.terminate().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("drained"), "{log}");
+}
+
+/// Runs the binary to completion; returns its exit code and stderr.
+async fn run_to_exit(cmd: &mut Command) -> (i32, String) {
+    let out = tokio::time::timeout(Duration::from_secs(10), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn invalid_configuration_is_one_line_and_exit_64() {
+    let cases: [&[&str]; 5] = [
+        &["--region", "x", "--listen", "nowhere"],
+        &["--region", "x", "--cognito-endpoint", "ftp://host"],
+        &["--region", "x", "--cognito-call-timeout-ms", "0"],
+        &["--region", "x", "--log-filter", "[[["],
+        &[], // no region anywhere
+    ];
+    for args in cases {
+        let (code, stderr) = run_to_exit(&mut command(args)).await;
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("cognito-verify: "), "{stderr}");
+    }
+    let (code, stderr) = run_to_exit(
+        command(&[])
+            .env("COGNITO_VERIFY_REGION", "x")
+            .arg("--bogus"),
+    )
+    .await;
+    assert_eq!(code, 64, "{stderr}");
+}
+
+#[tokio::test]
+async fn env_fallbacks_configure_the_server() {
+    let cognito = ScriptedCognito::start().await;
+    let mut cmd = command(&[]);
+    cmd.env("COGNITO_VERIFY_REGION", "ap-south-1")
+        .env("COGNITO_VERIFY_COGNITO_ENDPOINT", &cognito.url)
+        .env("COGNITO_VERIFY_VERIFY_LIMIT_PER_SEC", "1");
+    let running = Running::start(cmd).await;
+    let mut client = UserAttributeVerificationServiceClient::new(running.channel().await);
+    let req = || VerifyUserAttributeRequest {
+        access_token: "t".into(),
+        attribute_name: "email".into(),
+        code: "1".into(),
+    };
+    client.verify_user_attribute(req()).await.unwrap();
+    let limited = client.verify_user_attribute(req()).await.unwrap_err();
+    assert_eq!(limited.code(), tonic::Code::ResourceExhausted);
+    let (code, _) = running.terminate().await;
+    assert_eq!(code, 0);
+}

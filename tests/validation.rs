@@ -1,0 +1,112 @@
+//! Requests Cognito would reject by its model are rejected here first, with a
+//! BadRequest naming the field, and never reach Cognito.
+
+mod common;
+
+use std::collections::HashMap;
+
+use cognito_verify::proto::{GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest};
+use common::{Facade, ScriptedCognito, TOKEN};
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt;
+
+fn violation(status: &Status) -> String {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let details = status.get_error_details();
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("INVALID_FIELD", "cognito-verify")
+    );
+    let bad = details.bad_request().expect("BadRequest");
+    assert_eq!(bad.field_violations.len(), 1);
+    bad.field_violations[0].field.clone()
+}
+
+fn verify(token: &str, attribute: &str, code: &str) -> VerifyUserAttributeRequest {
+    VerifyUserAttributeRequest {
+        access_token: token.into(),
+        attribute_name: attribute.into(),
+        code: code.into(),
+    }
+}
+
+#[tokio::test]
+async fn invalid_verify_requests_never_reach_cognito() {
+    let cognito = ScriptedCognito::start().await;
+    let facade = Facade::start(&cognito.url, &[]).await;
+    let mut client = facade.client().await;
+    let long_attribute = "a".repeat(33);
+    let long_code = "1".repeat(2049);
+    let cases = [
+        (verify("tok en", "email", "1"), "access_token"),
+        (verify("tok/en", "email", "1"), "access_token"),
+        (verify(TOKEN, "", "1"), "attribute_name"),
+        (verify(TOKEN, &long_attribute, "1"), "attribute_name"),
+        (verify(TOKEN, "em\u{1}ail", "1"), "attribute_name"),
+        (verify(TOKEN, "email", ""), "code"),
+        (verify(TOKEN, "email", "12 34"), "code"),
+        (verify(TOKEN, "email", &long_code), "code"),
+    ];
+    for (request, field) in cases {
+        let status = client.verify_user_attribute(request).await.unwrap_err();
+        assert_eq!(violation(&status), field);
+    }
+    let mut bad_bearer = Request::new(verify("", "email", "1"));
+    bad_bearer
+        .metadata_mut()
+        .insert("authorization", "Bearer a+b".parse().unwrap());
+    let status = client.verify_user_attribute(bad_bearer).await.unwrap_err();
+    assert_eq!(violation(&status), "authorization");
+
+    assert!(cognito.requests().is_empty(), "Cognito was called");
+    facade.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_metadata_is_bounded() {
+    let cognito = ScriptedCognito::start().await;
+    let facade = Facade::start(&cognito.url, &[]).await;
+    let mut client = facade.client().await;
+    let request = |metadata: HashMap<String, String>| GetUserAttributeVerificationCodeRequest {
+        access_token: TOKEN.into(),
+        attribute_name: "email".into(),
+        client_metadata: metadata,
+    };
+    let too_long = HashMap::from([("k".to_owned(), "v".repeat(131_073))]);
+    let status = client
+        .get_user_attribute_verification_code(request(too_long))
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&status), "client_metadata");
+    let too_much: HashMap<_, _> = (0..5)
+        .map(|i| (i.to_string(), "v".repeat(131_072)))
+        .collect();
+    let status = client
+        .get_user_attribute_verification_code(request(too_much))
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&status), "client_metadata");
+    assert!(cognito.requests().is_empty(), "Cognito was called");
+    facade.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused() {
+    let cognito = ScriptedCognito::start().await;
+    let facade = Facade::start(&cognito.url, &["--max-message-bytes", "65536"]).await;
+    let mut client = facade.client().await;
+    let big = HashMap::from([("k".to_owned(), "v".repeat(100_000))]);
+    let req = GetUserAttributeVerificationCodeRequest {
+        access_token: TOKEN.into(),
+        attribute_name: "email".into(),
+        client_metadata: big,
+    };
+    let status = client
+        .get_user_attribute_verification_code(req)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(cognito.requests().is_empty());
+    facade.shutdown().await;
+}
