@@ -3,7 +3,7 @@
 //! reads the environment (the AWS SDK's own variables, such as `AWS_REGION` and
 //! `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, are read by aws-config).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -21,6 +21,112 @@ pub struct Cli {
 pub enum Command {
     /// Serve the gRPC API, calling Amazon Cognito (or the endpoint given).
     Serve(ServeConfig),
+    /// Run the gRPC API wired to an embedded Cognito-compatible backend, with
+    /// a demo user: no AWS account needed.
+    Dev(DevConfig),
+    /// Run only the embedded Cognito-compatible backend (AWS JSON 1.1).
+    Emulator(EmulatorConfig),
+}
+
+/// Options of the embedded backend, shared by `dev` and `emulator`.
+#[derive(Debug, Clone, Args)]
+pub struct BackendOptions {
+    /// Seed file with pools, clients and users (JSON, or YAML for .yaml/.yml).
+    /// Without it, a demo pool with the user `demo`.
+    #[arg(long, env = "COGNITO_VERIFY_EMULATOR_SEED")]
+    pub seed: Option<PathBuf>,
+
+    /// Send this code instead of a random 6-digit one (scripted demos).
+    #[arg(long, env = "COGNITO_VERIFY_EMULATOR_FIXED_CODE", value_parser = parse_fixed_code)]
+    pub fixed_code: Option<String>,
+
+    /// Lifetime of tokens issued by InitiateAuth, in seconds.
+    #[arg(long, env = "COGNITO_VERIFY_EMULATOR_TOKEN_TTL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub token_ttl_secs: u64,
+}
+
+/// Configuration of `cognito-verify emulator`.
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorConfig {
+    /// Address of the backend's HTTP endpoint.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_EMULATOR_LISTEN",
+        default_value = "127.0.0.1:9229"
+    )]
+    pub listen: SocketAddr,
+
+    /// Backend options.
+    #[command(flatten)]
+    pub backend: BackendOptions,
+
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogConfig,
+}
+
+/// Configuration of `cognito-verify dev`.
+#[derive(Debug, Clone, Args)]
+pub struct DevConfig {
+    /// Address of the gRPC server.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_DEV_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: SocketAddr,
+
+    /// Address of the embedded backend's HTTP endpoint.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_DEV_EMULATOR_LISTEN",
+        default_value = "127.0.0.1:9229"
+    )]
+    pub emulator_listen: SocketAddr,
+
+    /// Lifetime of the demo user's access token printed at start, in seconds.
+    #[arg(long, env = "COGNITO_VERIFY_DEV_TOKEN_TTL_SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub demo_token_ttl_secs: u64,
+
+    /// Backend options.
+    #[command(flatten)]
+    pub backend: BackendOptions,
+
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogConfig,
+}
+
+impl DevConfig {
+    /// The facade's configuration in dev: `serve`'s defaults (and environment
+    /// fallbacks), the embedded backend as endpoint, no shutdown delay.
+    pub fn serve_config(&self, endpoint: &str) -> Result<ServeConfig, clap::Error> {
+        let listen = self.listen.to_string();
+        let argv = [
+            "cognito-verify",
+            "serve",
+            "--listen",
+            &listen,
+            "--region",
+            "us-east-1",
+            "--cognito-endpoint",
+            endpoint,
+            "--shutdown-delay-secs",
+            "0",
+        ];
+        let Command::Serve(mut config) = Cli::try_parse_from(argv)?.command else {
+            unreachable!("parsed a serve command line")
+        };
+        config.log = self.log.clone();
+        Ok(config)
+    }
+}
+
+/// A fixed code must be one Cognito accepts: 1 to 2048 characters, no whitespace.
+fn parse_fixed_code(value: &str) -> Result<String, String> {
+    crate::domain::VerificationCode::parse(value.to_owned())
+        .map(|_| value.to_owned())
+        .map_err(|v| format!("the code {}", v.description))
 }
 
 /// Log line format.
@@ -165,8 +271,10 @@ mod tests {
     fn serve(args: &[&str]) -> Result<ServeConfig, clap::Error> {
         let mut argv = vec!["cognito-verify", "serve"];
         argv.extend_from_slice(args);
-        let Command::Serve(config) = Cli::try_parse_from(argv)?.command;
-        Ok(config)
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(config) => Ok(config),
+            other => panic!("not serve: {other:?}"),
+        }
     }
 
     #[test]
@@ -186,6 +294,28 @@ mod tests {
         assert!(serve(&["--cognito-endpoint", "not a url"]).is_err());
         let c = serve(&["--cognito-endpoint", "http://127.0.0.1:9229/"]).unwrap();
         assert_eq!(c.cognito_endpoint.as_deref(), Some("http://127.0.0.1:9229"));
+    }
+
+    #[test]
+    fn dev_builds_a_serve_config_for_the_backend() {
+        let Command::Dev(dev) =
+            Cli::try_parse_from(["cognito-verify", "dev", "--listen", "127.0.0.1:0"])
+                .unwrap()
+                .command
+        else {
+            panic!("not dev")
+        };
+        assert_eq!(dev.emulator_listen, "127.0.0.1:9229".parse().unwrap());
+        let serve = dev.serve_config("http://127.0.0.1:9229").unwrap();
+        assert_eq!(
+            serve.cognito_endpoint.as_deref(),
+            Some("http://127.0.0.1:9229")
+        );
+        assert_eq!(serve.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(serve.shutdown_delay_secs, 0);
+        assert!(
+            Cli::try_parse_from(["cognito-verify", "emulator", "--fixed-code", "1 2"]).is_err()
+        );
     }
 
     #[test]

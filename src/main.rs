@@ -9,7 +9,7 @@ use clap::{error::ErrorKind, Parser};
 use cognito_verify::{
     cognito::Cognito,
     config::{Cli, Command, ServeConfig},
-    server, telemetry,
+    dev, server, telemetry,
 };
 use tokio::net::TcpListener;
 
@@ -36,6 +36,30 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(config) => serve(config).await,
+        Command::Dev(config) => {
+            if let Err(e) = telemetry::init(&config.log, std::io::stderr) {
+                return usage_error(&e);
+            }
+            exit(dev::run_dev(config, shutdown_signal()).await)
+        }
+        Command::Emulator(config) => {
+            if let Err(e) = telemetry::init(&config.log, std::io::stderr) {
+                return usage_error(&e);
+            }
+            exit(dev::run_emulator(config, shutdown_signal()).await)
+        }
+    }
+}
+
+/// Exit 0, or log the failure and exit 1.
+fn exit(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "stopped");
+            eprintln!("cognito-verify: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

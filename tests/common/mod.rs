@@ -190,10 +190,10 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
         }
     }
     argv.extend_from_slice(extra);
-    let Command::Serve(config) = Cli::try_parse_from(argv)
-        .expect("valid test config")
-        .command;
-    config
+    match Cli::try_parse_from(argv).expect("valid test config").command {
+        Command::Serve(config) => config,
+        other => panic!("not serve: {other:?}"),
+    }
 }
 
 /// The facade running in-process.
