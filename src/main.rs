@@ -37,13 +37,13 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::Dev(config) => {
-            if let Err(e) = telemetry::init(&config.log, std::io::stderr) {
+            if let Err(e) = telemetry::init(&config.log) {
                 return usage_error(&e);
             }
             exit(dev::run_dev(config, shutdown_signal()).await)
         }
         Command::Emulator(config) => {
-            if let Err(e) = telemetry::init(&config.log, std::io::stderr) {
+            if let Err(e) = telemetry::init(&config.log) {
                 return usage_error(&e);
             }
             exit(dev::run_emulator(config, shutdown_signal()).await)
@@ -64,7 +64,7 @@ fn exit(result: Result<(), String>) -> ExitCode {
 }
 
 async fn serve(config: ServeConfig) -> ExitCode {
-    if let Err(e) = telemetry::init(&config.log, std::io::stderr) {
+    if let Err(e) = telemetry::init(&config.log) {
         return usage_error(&e);
     }
     let cognito = match Cognito::from_config(&config).await {

@@ -8,6 +8,8 @@
 //! and the body carries the access token and the code: this guard keeps an
 //! SDK upgrade from turning `--log-filter trace` into a leak.
 
+use std::io::IsTerminal as _;
+
 use tracing::Level;
 use tracing_subscriber::{
     filter::{filter_fn, FilterExt},
@@ -31,9 +33,15 @@ const TRACE_DENIED: &[&str] = &[
     "rustls",
 ];
 
+/// Installs the global subscriber writing to stderr, with colours only when
+/// stderr is a terminal.
+pub fn init(config: &LogConfig) -> Result<(), String> {
+    init_with(config, std::io::stderr, std::io::stderr().is_terminal())
+}
+
 /// Installs the global subscriber writing to `writer`. Fails on an invalid
 /// filter or when a subscriber is already installed.
-pub fn init<W>(config: &LogConfig, writer: W) -> Result<(), String>
+pub fn init_with<W>(config: &LogConfig, writer: W, ansi: bool) -> Result<(), String>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -42,7 +50,9 @@ where
     let no_secret_traces = filter_fn(|meta| {
         *meta.level() != Level::TRACE || !TRACE_DENIED.iter().any(|p| meta.target().starts_with(p))
     });
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi);
     let fmt = match config.log_format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt

@@ -52,13 +52,16 @@ fn parse<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new("SerializationException", e.to_string()))
 }
 
-/// AWS's message for a missing required member.
+/// AWS's answer to a missing required member.
+fn missing(member: &str) -> ApiError {
+    ApiError::invalid_parameter(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+    ))
+}
+
+/// A required string member.
 fn required<'a>(value: &'a Option<String>, member: &str) -> Result<&'a str, ApiError> {
-    value.as_deref().ok_or_else(|| {
-        ApiError::invalid_parameter(format!(
-            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-        ))
-    })
+    value.as_deref().ok_or_else(|| missing(member))
 }
 
 #[derive(Deserialize)]
@@ -322,10 +325,10 @@ fn update_user_attributes(
     input: UpdateInput,
 ) -> Result<(Value, Vec<Delivery>), ApiError> {
     let (pool, user, _) = authenticate(backend, &input.access_token)?;
-    let Some(changes) = &input.user_attributes else {
-        required(&None, "userAttributes")?;
-        unreachable!("required(None) is an error")
-    };
+    let changes = input
+        .user_attributes
+        .as_ref()
+        .ok_or_else(|| missing("userAttributes"))?;
     let mut user = lock(&user);
     let mut deliveries = Vec::new();
     for change in changes {

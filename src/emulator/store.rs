@@ -255,3 +255,58 @@ pub fn lock(user: &Mutex<User>) -> std::sync::MutexGuard<'_, User> {
     user.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's example, verbatim.
+    const README_SEED: &str = r#"
+Pools:
+  - Id: eu-west-1_Example1
+    AutoVerifiedAttributes: [email]
+    AttributesRequireVerificationBeforeUpdate: [email]
+    Clients:
+      - ClientId: exampleclient0000000000001
+    Users:
+      - Username: alice
+        Password: Alice-Passw0rd
+        Attributes: {email: alice@example.com, email_verified: "false"}
+"#;
+
+    #[test]
+    fn yaml_and_json_seeds_load() {
+        let dir = std::env::temp_dir().join(format!("cognito-verify-seed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml = dir.join("seed.yaml");
+        std::fs::write(&yaml, README_SEED).unwrap();
+        let seed = Seed::load(&yaml).unwrap();
+        assert_eq!(
+            seed.pools[0].users[0].attributes["email"],
+            "alice@example.com"
+        );
+        let directory = Directory::from_seed(seed).unwrap();
+        let pool = directory
+            .pool_of_client("exampleclient0000000000001")
+            .unwrap();
+        assert!(pool.user("alice").is_some() && pool.verify_before_update.contains("email"));
+
+        let json = dir.join("seed.json");
+        std::fs::write(
+            &json,
+            r#"{"Pools":[{"Id":"p","Clients":[{"ClientId":"c"}]}]}"#,
+        )
+        .unwrap();
+        assert!(Seed::load(&json).unwrap().pools[0].users.is_empty());
+        std::fs::write(&json, r#"{"Pools":[{"Id":"p","Clients":[],"Typo":1}]}"#).unwrap();
+        assert!(Seed::load(&json).unwrap_err().contains("Typo"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_email_and_phone_can_be_auto_verified() {
+        let mut seed = Seed::demo();
+        seed.pools[0].auto_verified_attributes.push("name".into());
+        assert!(Directory::from_seed(seed).is_err());
+    }
+}

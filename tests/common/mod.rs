@@ -11,6 +11,8 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response, Router};
+pub mod stack;
+
 use clap::Parser as _;
 use cognito_verify::{
     cognito::Cognito,
@@ -190,7 +192,10 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
         }
     }
     argv.extend_from_slice(extra);
-    match Cli::try_parse_from(argv).expect("valid test config").command {
+    match Cli::try_parse_from(argv)
+        .expect("valid test config")
+        .command
+    {
         Command::Serve(config) => config,
         other => panic!("not serve: {other:?}"),
     }
