@@ -43,6 +43,16 @@ pub struct BackendOptions {
     /// Lifetime of tokens issued by InitiateAuth, in seconds.
     #[arg(long, env = "COGNITO_VERIFY_EMULATOR_TOKEN_TTL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub token_ttl_secs: u64,
+
+    /// Turn off the per-user hourly limits (5 code requests, 5 wrong codes):
+    /// for load tests, which send far more.
+    #[arg(long, env = "COGNITO_VERIFY_EMULATOR_NO_USER_LIMITS")]
+    pub no_user_limits: bool,
+
+    /// Answer every verification call with a fixed success, with no token or
+    /// code work: isolates a client's own cost in benchmarks.
+    #[arg(long, env = "COGNITO_VERIFY_EMULATOR_CONSTANT_RESPONSE")]
+    pub constant_response: bool,
 }
 
 /// Configuration of `cognito-verify emulator`.

@@ -88,6 +88,8 @@ fn settings(options: &BackendOptions) -> Settings {
     Settings {
         token_ttl_secs: options.token_ttl_secs,
         fixed_code: options.fixed_code.clone(),
+        user_limits: !options.no_user_limits,
+        constant_response: options.constant_response,
     }
 }
 

@@ -78,9 +78,6 @@ async fn serve(config: ServeConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "listening");
-    }
     match server::run(listener, &config, cognito, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,8 +5,10 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{service::LayerExt as _, transport::Server};
+use tonic::{
+    service::LayerExt as _,
+    transport::{server::TcpIncoming, Server},
+};
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -63,14 +65,20 @@ pub async fn run(
         .max_decoding_message_size(config.max_message_bytes as usize);
     let verification = middleware::layers(config).named_layer(verification);
 
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "listening");
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Our own listener (tests and `dev` bind port 0 first), so socket options
+    // are set here: without TCP_NODELAY, HTTP/2 frames written apart wait for
+    // the peer's delayed ACK (40 ms on Linux).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = Server::builder()
-        .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(verification)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });
     tokio::pin!(serve);

@@ -46,6 +46,22 @@ pub struct Settings {
     pub token_ttl_secs: u64,
     /// Send this code instead of a random one (scripted demos).
     pub fixed_code: Option<String>,
+    /// Enforce the per-user hourly limits (off only for load tests).
+    pub user_limits: bool,
+    /// Answer the verification operations with a fixed success (benchmarks).
+    pub constant_response: bool,
+}
+
+impl Settings {
+    /// Cognito's behaviour: random codes, per-user limits, 1 h tokens.
+    pub fn faithful() -> Self {
+        Self {
+            token_ttl_secs: 3600,
+            fixed_code: None,
+            user_limits: true,
+            constant_response: false,
+        }
+    }
 }
 
 /// A refresh token's grant.
@@ -63,7 +79,7 @@ pub struct Backend {
     directory: Directory,
     signer: Signer,
     base_url: String,
-    settings: Settings,
+    pub(crate) settings: Settings,
     grants: Mutex<HashMap<String, Grant>>,
     /// Time, advanceable.
     pub clock: Clock,

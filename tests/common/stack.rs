@@ -34,8 +34,8 @@ impl Stack {
     /// Any seed, an optional fixed code, extra `serve` flags.
     pub async fn with(seed: Seed, fixed_code: Option<&str>, serve_flags: &[&str]) -> Self {
         let settings = Settings {
-            token_ttl_secs: 3600,
             fixed_code: fixed_code.map(str::to_owned),
+            ..Settings::faithful()
         };
         let bound = emulator::bind("127.0.0.1:0".parse().unwrap(), seed, settings)
             .await

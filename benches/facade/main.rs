@@ -1,0 +1,212 @@
+//! The facade's cost and its behaviour under overload, measured in one run:
+//!
+//! 1. **direct**: the AWS SDK calls the embedded backend (no facade);
+//! 2. **facade**: gRPC → facade → SDK → the same backend;
+//! 3. **facade-constant**: the facade in front of a backend that answers from
+//!    a fixed response (no token or code work): the facade's own cost.
+//!
+//! The facade and the backend run as their own processes (the release
+//! binary); the load generator runs here. Then pass/fail checks: 1,000 RPCs in
+//! flight, overload shedding and recovery, SIGTERM under load, start-up time.
+//!
+//! `cargo bench --bench facade` (full, a few minutes) or
+//! `cargo bench --bench facade -- --quick` (seconds; run by scripts/test).
+//! Results: a table on stdout and JSON in `target/bench/facade.json`
+//! (`--out PATH` to change).
+
+#![forbid(unsafe_code)]
+
+mod load;
+mod procs;
+mod scenarios;
+
+use std::{path::PathBuf, time::Duration};
+
+use load::{Rpc, Stats, Target};
+use serde::Serialize;
+use serde_json::json;
+
+/// Users in the seed: one per worker, so workers do not share a user's lock.
+pub const USERS: usize = 256;
+
+/// How much to run.
+pub struct Plan {
+    pub quick: bool,
+    pub concurrency: Vec<usize>,
+    pub run: Duration,
+    pub in_flight: usize,
+    pub overload: Duration,
+}
+
+impl Plan {
+    fn from_args(args: &[String]) -> Self {
+        if args.iter().any(|a| a == "--quick") {
+            Self {
+                quick: true,
+                concurrency: vec![16],
+                run: Duration::from_millis(800),
+                in_flight: 1000,
+                overload: Duration::from_secs(1),
+            }
+        } else {
+            Self {
+                quick: false,
+                concurrency: vec![1, 16, 64, 256],
+                run: Duration::from_secs(5),
+                in_flight: 1000,
+                overload: Duration::from_secs(5),
+            }
+        }
+    }
+}
+
+/// One measured run.
+#[derive(Debug, Serialize)]
+struct Run {
+    scenario: &'static str,
+    rpc: Rpc,
+    concurrency: usize,
+    #[serde(flatten)]
+    stats: Stats,
+    /// Facade CPU time (user + system) per request, from /proc.
+    facade_cpu_us_per_request: Option<f64>,
+    /// The facade's peak RSS so far.
+    facade_peak_rss_kib: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let plan = Plan::from_args(&args);
+    let out = args
+        .windows(2)
+        .find(|w| w[0] == "--out")
+        .map(|w| PathBuf::from(&w[1]))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/facade.json")
+        });
+
+    let dir = std::env::temp_dir().join(format!("cognito-verify-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = dir.join("seed.json");
+    std::fs::write(&seed, seed_json().to_string()).unwrap();
+
+    let (_backend, backend_url) = procs::backend(&seed, false).await;
+    let tokens = scenarios::sign_in_all(&backend_url).await;
+    let (facade, facade_addr, _) = procs::facade(&backend_url, &[]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle_rss_kib = facade.rss_kib().0;
+
+    let direct = Target::Direct(load::sdk(&backend_url).await);
+    let (_constant_backend, constant_url) = procs::backend(&seed, true).await;
+    let (constant_facade, constant_addr, _) = procs::facade(&constant_url, &[]).await;
+
+    // Warm up connections and code paths.
+    let warm = Target::Facade(load::grpc(&facade_addr, 1).await);
+    for rpc in [Rpc::Get, Rpc::Verify] {
+        load::closed_loop(&warm, rpc, &tokens, 8, Duration::from_millis(300)).await;
+        load::closed_loop(&direct, rpc, &tokens, 8, Duration::from_millis(300)).await;
+    }
+
+    let mut runs = Vec::new();
+    for rpc in [Rpc::Get, Rpc::Verify] {
+        for &c in &plan.concurrency {
+            let connections = c.div_ceil(100).max(1);
+            let stats = load::closed_loop(&direct, rpc, &tokens, c, plan.run).await;
+            runs.push(Run {
+                scenario: "direct",
+                rpc,
+                concurrency: c,
+                stats,
+                facade_cpu_us_per_request: None,
+                facade_peak_rss_kib: None,
+            });
+            for (scenario, proc, addr) in [
+                ("facade", &facade, &facade_addr),
+                ("facade-constant", &constant_facade, &constant_addr),
+            ] {
+                let target = Target::Facade(load::grpc(addr, connections).await);
+                let cpu = proc.cpu();
+                let stats = load::closed_loop(&target, rpc, &tokens, c, plan.run).await;
+                let cpu_us = (proc.cpu() - cpu).as_secs_f64() * 1e6 / stats.requests.max(1) as f64;
+                runs.push(Run {
+                    scenario,
+                    rpc,
+                    concurrency: c,
+                    stats,
+                    facade_cpu_us_per_request: Some(cpu_us),
+                    facade_peak_rss_kib: Some(proc.rss_kib().1),
+                });
+            }
+        }
+    }
+
+    // Added latency at half of the facade's saturation throughput.
+    let mut half = Vec::new();
+    for rpc in [Rpc::Get, Rpc::Verify] {
+        let saturation = runs
+            .iter()
+            .filter(|r| r.scenario == "facade" && r.rpc == rpc)
+            .map(|r| r.stats.throughput_rps)
+            .fold(0.0, f64::max);
+        let rate = (saturation / 2.0).max(1.0);
+        let connections = 2;
+        let d = load::open_loop(&direct, rpc, &tokens, rate, plan.run).await;
+        let f = load::open_loop(
+            &Target::Facade(load::grpc(&facade_addr, connections).await),
+            rpc,
+            &tokens,
+            rate,
+            plan.run,
+        )
+        .await;
+        half.push(json!({
+            "rpc": rpc, "rate_rps": rate,
+            "direct": d, "facade": f,
+            "added_p50_us": f.p50_us as i64 - d.p50_us as i64,
+            "added_p99_us": f.p99_us as i64 - d.p99_us as i64,
+        }));
+    }
+    drop(facade);
+    drop(constant_facade);
+
+    let overload = scenarios::overload(&plan, &backend_url, &tokens).await;
+
+    let report = report::Report {
+        plan: &plan,
+        runs: &runs,
+        half: &half,
+        idle_rss_kib,
+        overload: &overload,
+    };
+    report.print();
+    let json = report.json();
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    println!("\nJSON: {}", out.display());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let failed: Vec<_> = overload.checks.iter().filter(|c| !c.passed).collect();
+    if failed.is_empty() {
+        println!("bench: {} passed, 0 failed", overload.checks.len());
+    } else {
+        println!(
+            "bench: {} passed, {} failed",
+            overload.checks.len() - failed.len(),
+            failed.len()
+        );
+        std::process::exit(1);
+    }
+}
+
+/// `USERS` users, each with an email address.
+fn seed_json() -> serde_json::Value {
+    let users: Vec<_> = (0..USERS)
+        .map(|i| json!({"Username": format!("u{i}"), "Password": format!("Bench-Passw0rd-{i}"),
+                        "Attributes": {"email": format!("u{i}@example.com"), "email_verified": "false"}}))
+        .collect();
+    json!({"Pools": [{"Id": "us-east-1_Bench0001", "AutoVerifiedAttributes": ["email"],
+                       "Clients": [{"ClientId": scenarios::CLIENT}], "Users": users}]})
+}
+
+mod report;

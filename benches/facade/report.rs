@@ -1,0 +1,203 @@
+//! The table on stdout, the targets, and the JSON result.
+
+use serde_json::{json, Value};
+
+use crate::{load::Rpc, scenarios::Overload, Plan, Run};
+
+pub struct Report<'a> {
+    pub plan: &'a Plan,
+    pub runs: &'a [Run],
+    pub half: &'a [Value],
+    pub idle_rss_kib: u64,
+    pub overload: &'a Overload,
+}
+
+/// A target: its name, the figure, and whether it was met.
+struct Target {
+    name: String,
+    figure: String,
+    met: bool,
+}
+
+impl Report<'_> {
+    fn peak(&self, scenario: &str, rpc: Rpc) -> f64 {
+        self.runs
+            .iter()
+            .filter(|r| r.scenario == scenario && r.rpc == rpc)
+            .map(|r| r.stats.throughput_rps)
+            .fold(0.0, f64::max)
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        let mut t = Vec::new();
+        for rpc in [Rpc::Get, Rpc::Verify] {
+            let ratio = self.peak("facade", rpc) / self.peak("direct", rpc).max(1e-9);
+            t.push(Target {
+                name: format!("{rpc:?}: facade/direct peak throughput >= 0.80"),
+                figure: format!("{ratio:.2}"),
+                met: ratio >= 0.80,
+            });
+        }
+        for h in self.half {
+            let (p50, p99) = (
+                h["added_p50_us"].as_i64().unwrap_or(0),
+                h["added_p99_us"].as_i64().unwrap_or(0),
+            );
+            let rpc = h["rpc"].as_str().unwrap_or("?");
+            t.push(Target {
+                name: format!("{rpc}: added p50 at half saturation <= 150 us"),
+                figure: format!("{p50} us"),
+                met: p50 <= 150,
+            });
+            t.push(Target {
+                name: format!("{rpc}: added p99 at half saturation <= 1 ms"),
+                figure: format!("{p99} us"),
+                met: p99 <= 1000,
+            });
+        }
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        t.push(Target {
+            name: "idle RSS <= 20 MiB".into(),
+            figure: format!("{:.1} MiB", mib(self.idle_rss_kib)),
+            met: self.idle_rss_kib <= 20 * 1024,
+        });
+        let peak = self.overload.in_flight_peak_rss_kib;
+        t.push(Target {
+            name: format!("RSS with {} in flight <= 100 MiB", self.overload.in_flight),
+            figure: format!("{:.1} MiB", mib(peak)),
+            met: peak <= 100 * 1024,
+        });
+        let startup = self
+            .overload
+            .startup_ms
+            .get(self.overload.startup_ms.len() / 2)
+            .copied()
+            .unwrap_or(u128::MAX);
+        t.push(Target {
+            name: "start to SERVING <= 200 ms (median)".into(),
+            figure: format!("{startup} ms"),
+            met: startup <= 200,
+        });
+        t
+    }
+
+    pub fn print(&self) {
+        println!(
+            "\ncognito-verify facade bench ({} mode, {} cores)\n",
+            if self.plan.quick { "quick" } else { "full" },
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!(
+            "{:<16} {:<7} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  outcomes",
+            "scenario",
+            "rpc",
+            "conc",
+            "req/s",
+            "p50 us",
+            "p90 us",
+            "p99 us",
+            "max us",
+            "cpu us/rq",
+            "peak RSS"
+        );
+        for r in self.runs {
+            let s = &r.stats;
+            println!(
+                "{:<16} {:<7} {:>5} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  {:?}",
+                r.scenario,
+                format!("{:?}", r.rpc),
+                r.concurrency,
+                s.throughput_rps,
+                s.p50_us,
+                s.p90_us,
+                s.p99_us,
+                s.max_us,
+                r.facade_cpu_us_per_request
+                    .map_or("-".into(), |c| format!("{c:.0}")),
+                r.facade_peak_rss_kib
+                    .map_or("-".into(), |k| format!("{:.1}M", k as f64 / 1024.0)),
+                s.outcomes,
+            );
+        }
+        println!("\nfacade / direct, same concurrency:");
+        for r in self.runs.iter().filter(|r| r.scenario == "facade") {
+            if let Some(d) = self.runs.iter().find(|d| {
+                d.scenario == "direct" && d.rpc == r.rpc && d.concurrency == r.concurrency
+            }) {
+                println!(
+                    "  {:<7} conc {:>4}: throughput x{:.2}, added p50 {:>6} us, added p99 {:>6} us",
+                    format!("{:?}", r.rpc),
+                    r.concurrency,
+                    r.stats.throughput_rps / d.stats.throughput_rps.max(1e-9),
+                    r.stats.p50_us as i64 - d.stats.p50_us as i64,
+                    r.stats.p99_us as i64 - d.stats.p99_us as i64,
+                );
+            }
+        }
+        println!("\nat half of the facade's saturation (open loop):");
+        for h in self.half {
+            println!(
+                "  {:<7} {:>6.0} req/s: direct p50 {} us / p99 {} us, facade p50 {} us / p99 {} us",
+                h["rpc"].as_str().unwrap_or("?"),
+                h["rate_rps"].as_f64().unwrap_or(0.0),
+                h["direct"]["p50_us"],
+                h["direct"]["p99_us"],
+                h["facade"]["p50_us"],
+                h["facade"]["p99_us"],
+            );
+        }
+        let o = self.overload;
+        println!("\noverload:");
+        println!(
+            "  {} in flight (backend +2 s): {:?}, facade peak RSS {:.1} MiB",
+            o.in_flight,
+            o.in_flight_stats.outcomes,
+            o.in_flight_peak_rss_kib as f64 / 1024.0
+        );
+        println!(
+            "  512 callers, 32 admitted (backend +50 ms): {:.0} req/s {:?}, p99 by outcome {:?} us",
+            o.shed_stats.throughput_rps, o.shed_stats.outcomes, o.shed_stats.p99_us_by_outcome
+        );
+        println!("  recovery at 8 callers: {:?}", o.recovery_stats.outcomes);
+        println!(
+            "  SIGTERM with 64 callers (backend +200 ms): {:?}, exit after {:?} ms",
+            o.sigterm_stats.outcomes, o.sigterm_exit_ms
+        );
+        println!("  start to SERVING: {:?} ms", o.startup_ms);
+        println!("\ntargets:");
+        for t in self.targets() {
+            println!(
+                "  [{}] {}: {}",
+                if t.met { "met" } else { "MISSED" },
+                t.name,
+                t.figure
+            );
+        }
+        println!("\nchecks:");
+        for c in &o.checks {
+            println!(
+                "  [{}] {}: {}",
+                if c.passed { "pass" } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        let targets: Vec<_> = self
+            .targets()
+            .into_iter()
+            .map(|t| json!({"name": t.name, "figure": t.figure, "met": t.met}))
+            .collect();
+        json!({
+            "mode": if self.plan.quick { "quick" } else { "full" },
+            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "runs": self.runs,
+            "half_saturation": self.half,
+            "idle_rss_kib": self.idle_rss_kib,
+            "overload": self.overload,
+            "targets": targets,
+        })
+    }
+}
