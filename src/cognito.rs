@@ -86,16 +86,17 @@ impl Cognito {
         budget: Duration,
     ) -> Result<Option<CodeDelivery>, Error> {
         const OP: Operation = Operation::GetUserAttributeVerificationCode;
-        let result = self
+        let call = self
             .client
             .get_user_attribute_verification_code()
             .access_token(req.token.expose())
             .attribute_name(req.attribute.as_str())
             .set_client_metadata(req.client_metadata.into_inner())
-            .customize()
-            .config_override(self.budget_override(budget))
-            .send()
-            .await;
+            .customize();
+        let result = match self.budget_override(budget) {
+            Some(timeouts) => call.config_override(timeouts).send().await,
+            None => call.send().await,
+        };
         match result {
             Ok(out) => {
                 record_request_id(out.request_id());
@@ -113,16 +114,17 @@ impl Cognito {
     /// VerifyUserAttribute, within `budget`.
     pub async fn verify(&self, req: VerifyCode, budget: Duration) -> Result<(), Error> {
         const OP: Operation = Operation::VerifyUserAttribute;
-        let result = self
+        let call = self
             .client
             .verify_user_attribute()
             .access_token(req.token.expose())
             .attribute_name(req.attribute.as_str())
             .code(req.code.expose())
-            .customize()
-            .config_override(self.budget_override(budget))
-            .send()
-            .await;
+            .customize();
+        let result = match self.budget_override(budget) {
+            Some(timeouts) => call.config_override(timeouts).send().await,
+            None => call.send().await,
+        };
         match result {
             Ok(out) => {
                 record_request_id(out.request_id());
@@ -137,13 +139,18 @@ impl Cognito {
         }
     }
 
-    /// Per-call timeouts: the whole call and its one attempt get `budget`.
+    /// Per-call timeouts when the caller's deadline leaves less than the
+    /// configured timeout: the whole call and its one attempt get `budget`.
+    /// Otherwise `None`: the client's own configuration applies, and no
+    /// per-call override (a runtime-plugin merge on every call) is built.
     fn budget_override(
         &self,
         budget: Duration,
-    ) -> aws_sdk_cognitoidentityprovider::config::Builder {
-        aws_sdk_cognitoidentityprovider::config::Builder::default()
-            .timeout_config(timeouts(self.connect_timeout, budget))
+    ) -> Option<aws_sdk_cognitoidentityprovider::config::Builder> {
+        (budget < self.call_timeout).then(|| {
+            aws_sdk_cognitoidentityprovider::config::Builder::default()
+                .timeout_config(timeouts(self.connect_timeout, budget))
+        })
     }
 
     /// Turns an SDK failure into a typed error. Cognito errors are told apart

@@ -72,6 +72,14 @@ struct Run {
     facade_cpu_us_per_request: Option<f64>,
     /// The facade's peak RSS so far.
     facade_peak_rss_kib: Option<u64>,
+    /// This process's CPU time per request: the caller's cost (the AWS SDK
+    /// client for `direct`, the tonic client otherwise).
+    caller_cpu_us_per_request: f64,
+}
+
+/// This process's CPU time (user + system).
+fn own_cpu() -> Duration {
+    procs::cpu_of("self")
 }
 
 #[tokio::main]
@@ -112,7 +120,9 @@ async fn main() {
     for rpc in [Rpc::Get, Rpc::Verify] {
         for &c in &plan.concurrency {
             let connections = c.div_ceil(100).max(1);
+            let own = own_cpu();
             let stats = load::closed_loop(&direct, rpc, &tokens, c, plan.run).await;
+            let caller_cpu_us_per_request = per_request(own_cpu() - own, &stats);
             runs.push(Run {
                 scenario: "direct",
                 rpc,
@@ -120,16 +130,19 @@ async fn main() {
                 stats,
                 facade_cpu_us_per_request: None,
                 facade_peak_rss_kib: None,
+                caller_cpu_us_per_request,
             });
             for (scenario, proc, addr) in [
                 ("facade", &facade, &facade_addr),
                 ("facade-constant", &constant_facade, &constant_addr),
             ] {
                 let target = Target::Facade(load::grpc(addr, connections).await);
-                let cpu = proc.cpu();
+                let (cpu, own) = (proc.cpu(), own_cpu());
                 let stats = load::closed_loop(&target, rpc, &tokens, c, plan.run).await;
-                let cpu_us = (proc.cpu() - cpu).as_secs_f64() * 1e6 / stats.requests.max(1) as f64;
+                let caller_cpu_us_per_request = per_request(own_cpu() - own, &stats);
+                let cpu_us = per_request(proc.cpu() - cpu, &stats);
                 runs.push(Run {
+                    caller_cpu_us_per_request,
                     scenario,
                     rpc,
                     concurrency: c,
@@ -197,6 +210,11 @@ async fn main() {
         );
         std::process::exit(1);
     }
+}
+
+/// CPU time per request, in microseconds.
+fn per_request(cpu: Duration, stats: &Stats) -> f64 {
+    cpu.as_secs_f64() * 1e6 / stats.requests.max(1) as f64
 }
 
 /// `USERS` users, each with an email address.

@@ -25,6 +25,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// User + system CPU time of a process (`self` or a pid), from /proc in
+/// 10 ms ticks (USER_HZ is 100 on Linux).
+pub fn cpu_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ')'.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 /// A child process that is killed when dropped.
 pub struct Proc {
     pub child: Child,

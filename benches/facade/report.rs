@@ -88,7 +88,7 @@ impl Report<'_> {
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
         println!(
-            "{:<16} {:<7} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  outcomes",
+            "{:<16} {:<7} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}  outcomes",
             "scenario",
             "rpc",
             "conc",
@@ -98,12 +98,13 @@ impl Report<'_> {
             "p99 us",
             "max us",
             "cpu us/rq",
-            "peak RSS"
+            "peak RSS",
+            "caller us"
         );
         for r in self.runs {
             let s = &r.stats;
             println!(
-                "{:<16} {:<7} {:>5} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  {:?}",
+                "{:<16} {:<7} {:>5} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9.0}  {:?}",
                 r.scenario,
                 format!("{:?}", r.rpc),
                 r.concurrency,
@@ -116,6 +117,7 @@ impl Report<'_> {
                     .map_or("-".into(), |c| format!("{c:.0}")),
                 r.facade_peak_rss_kib
                     .map_or("-".into(), |k| format!("{:.1}M", k as f64 / 1024.0)),
+                r.caller_cpu_us_per_request,
                 s.outcomes,
             );
         }
