@@ -122,6 +122,9 @@ impl Backend {
         client_id: &str,
         ttl_secs: u64,
     ) -> Result<Value, ApiError> {
+        let user = pool
+            .user(username)
+            .ok_or_else(|| ApiError::new("UserNotFoundException", "User does not exist."))?;
         let origin_jti = uuid::Uuid::new_v4().to_string();
         let refresh = format!(
             "{}.{}",
@@ -147,9 +150,6 @@ impl Backend {
             };
             grants.insert(refresh.clone(), grant);
         }
-        let user = pool
-            .user(username)
-            .ok_or_else(|| ApiError::new("UserNotFoundException", "User does not exist."))?;
         lock(user).sessions.insert(origin_jti.clone());
         let mut result = self.tokens(pool, username, client_id, &origin_jti, ttl_secs)?;
         result["RefreshToken"] = json!(refresh);
