@@ -67,23 +67,9 @@ impl Proc {
         self.child.id()
     }
 
-    /// User + system CPU time so far (from /proc, in 10 ms ticks).
+    /// User + system CPU time so far.
     pub fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after ')'.
-        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+        cpu_of(&self.pid().to_string())
     }
 
     /// (current, peak) resident set size in KiB.
