@@ -183,7 +183,10 @@ async fn no_token_or_code_reaches_the_log_even_at_trace() {
 
     let (code, log) = running.terminate().await;
     assert_eq!(code, 0);
-    assert_eq!(cognito.requests().len(), 4, "{log}");
+    // Four calls reached Cognito, five if the rate limiter had refilled by the
+    // fifth; the two invalid calls never did.
+    let reached = cognito.requests().len();
+    assert!(reached == 4 || reached == 5, "{reached} requests: {log}");
     // The log did capture the run: spans, request ids, the server-side error.
     assert!(
         log.contains("rpc finished") && log.contains("req-ok-1"),
