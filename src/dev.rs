@@ -16,14 +16,10 @@ use crate::{
 /// Runs the backend alone until `shutdown`.
 pub async fn run_emulator(
     config: EmulatorConfig,
+    seed: Seed,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let bound = emulator::bind(
-        config.listen,
-        load_seed(&config.backend)?,
-        settings(&config.backend),
-    )
-    .await?;
+    let bound = emulator::bind(config.listen, seed, settings(&config.backend)).await?;
     tracing::info!(address = %bound.addr, "Cognito-compatible backend listening");
     emulator::serve(bound, shutdown)
         .await
@@ -32,8 +28,11 @@ pub async fn run_emulator(
 
 /// Runs the backend and the gRPC service until `shutdown`, printing the demo
 /// user's token and ready-to-paste grpcurl commands on stdout.
-pub async fn run_dev(config: DevConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-    let seed = load_seed(&config.backend)?;
+pub async fn run_dev(
+    config: DevConfig,
+    seed: Seed,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
     let demo = DemoUser::of(&seed);
     let bound = emulator::bind(config.emulator_listen, seed, settings(&config.backend)).await?;
     let endpoint = format!("http://{}", bound.addr);
@@ -93,11 +92,15 @@ fn settings(options: &BackendOptions) -> Settings {
     }
 }
 
-fn load_seed(options: &BackendOptions) -> Result<Seed, String> {
-    match &options.seed {
-        Some(path) => Seed::load(path),
-        None => Ok(Seed::demo()),
-    }
+/// The seed the options name (the demo seed without `--seed`), checked:
+/// a bad seed is a configuration error.
+pub fn load_seed(options: &BackendOptions) -> Result<Seed, String> {
+    let seed = match &options.seed {
+        Some(path) => Seed::load(path)?,
+        None => Seed::demo(),
+    };
+    seed.validate()?;
+    Ok(seed)
 }
 
 /// The user `dev` signs in: the first user and client of the first pool.

@@ -40,13 +40,21 @@ async fn main() -> ExitCode {
             if let Err(e) = telemetry::init(&config.log) {
                 return usage_error(&e);
             }
-            exit(dev::run_dev(config, shutdown_signal()).await)
+            let seed = match dev::load_seed(&config.backend) {
+                Ok(seed) => seed,
+                Err(e) => return usage_error(&e),
+            };
+            exit(dev::run_dev(config, seed, shutdown_signal()).await)
         }
         Command::Emulator(config) => {
             if let Err(e) = telemetry::init(&config.log) {
                 return usage_error(&e);
             }
-            exit(dev::run_emulator(config, shutdown_signal()).await)
+            let seed = match dev::load_seed(&config.backend) {
+                Ok(seed) => seed,
+                Err(e) => return usage_error(&e),
+            };
+            exit(dev::run_emulator(config, seed, shutdown_signal()).await)
         }
     }
 }

@@ -264,6 +264,30 @@ async fn invalid_configuration_is_one_line_and_exit_64() {
 }
 
 #[tokio::test]
+async fn a_bad_seed_is_a_configuration_error() {
+    let dir = std::env::temp_dir().join(format!("cognito-verify-bad-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let duplicate = dir.join("dup.json");
+    std::fs::write(
+        &duplicate,
+        r#"{"Pools":[{"Id":"p","Clients":[{"ClientId":"c"}],"Users":[
+            {"Username":"a","Password":"x"},{"Username":"a","Password":"y"}]}]}"#,
+    )
+    .unwrap();
+    let missing = dir.join("missing.yaml");
+    for (subcommand, seed) in [("emulator", &duplicate), ("dev", &missing)] {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .args([subcommand, "--seed", seed.to_str().unwrap()])
+            .stdout(Stdio::null());
+        let (code, stderr) = run_to_exit(&mut cmd).await;
+        assert_eq!(code, 64, "{subcommand}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn env_fallbacks_configure_the_server() {
     let cognito = ScriptedCognito::start().await;
     let mut cmd = command(&[]);

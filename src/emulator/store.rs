@@ -80,6 +80,36 @@ impl Seed {
         Ok(seed)
     }
 
+    /// Checks what the format cannot: unique pool ids and usernames, and only
+    /// `email` / `phone_number` as verified attributes.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut pools = HashSet::new();
+        for p in &self.pools {
+            if !pools.insert(&p.id) {
+                return Err(format!("duplicate pool {:?}", p.id));
+            }
+            for attr in p
+                .auto_verified_attributes
+                .iter()
+                .chain(&p.attributes_require_verification_before_update)
+            {
+                if attr != "email" && attr != "phone_number" {
+                    return Err(format!(
+                        "pool {}: only email and phone_number can be verified, not {attr:?}",
+                        p.id
+                    ));
+                }
+            }
+            let mut users = HashSet::new();
+            for u in &p.users {
+                if !users.insert(&u.username) {
+                    return Err(format!("pool {}: duplicate user {:?}", p.id, u.username));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The built-in demo pool: one client and a user with an email address and
     /// a phone number, both unverified and both auto-verified.
     pub fn demo() -> Self {
@@ -181,23 +211,11 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Builds the directory; rejects duplicate ids and unknown attribute names
-    /// in the pool settings.
+    /// Builds the directory from a seed that passes [`Seed::validate`].
     pub fn from_seed(seed: Seed) -> Result<Self, String> {
+        seed.validate()?;
         let mut pools = HashMap::new();
         for p in seed.pools {
-            for attr in p
-                .auto_verified_attributes
-                .iter()
-                .chain(&p.attributes_require_verification_before_update)
-            {
-                if attr != "email" && attr != "phone_number" {
-                    return Err(format!(
-                        "pool {}: only email and phone_number can be verified, not {attr:?}",
-                        p.id
-                    ));
-                }
-            }
             let mut users = HashMap::new();
             for u in p.users {
                 let mut attributes = u.attributes;
@@ -215,12 +233,7 @@ impl Directory {
                     code_requests: VecDeque::new(),
                     failed_attempts: VecDeque::new(),
                 };
-                if users
-                    .insert(u.username.clone(), Arc::new(Mutex::new(user)))
-                    .is_some()
-                {
-                    return Err(format!("pool {}: duplicate user {:?}", p.id, u.username));
-                }
+                users.insert(u.username, Arc::new(Mutex::new(user)));
             }
             let pool = Pool {
                 id: p.id.clone(),
@@ -232,9 +245,7 @@ impl Directory {
                     .collect(),
                 users,
             };
-            if pools.insert(p.id.clone(), pool).is_some() {
-                return Err(format!("duplicate pool {:?}", p.id));
-            }
+            pools.insert(p.id, pool);
         }
         Ok(Self { pools })
     }
