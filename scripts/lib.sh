@@ -18,7 +18,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # wait_serving ADDR: until grpc health says SERVING (10 s at most).
 wait_serving() {
   for _ in $(seq 100); do
-    grpcurl -plaintext "$1" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && return 0
+    local out
+    out=$(grpcurl -plaintext "$1" grpc.health.v1.Health/Check 2>/dev/null) && grep -q '"SERVING"' <<<"$out" && return 0
     sleep 0.1
   done
   fail "$1 is not SERVING"
