@@ -4,8 +4,6 @@
 
 use std::future::Future;
 
-use tokio::net::TcpListener;
-
 use crate::{
     cognito::Cognito,
     config::{BackendOptions, DevConfig, EmulatorConfig},
@@ -42,10 +40,10 @@ pub async fn run_dev(
     let cognito = Cognito::from_config(&serve_config)
         .await
         .map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(config.listen)
+    let listeners = server::Bound::bind(&serve_config)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let grpc_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?;
+    let grpc_addr = listeners.grpc_addr().map_err(|e| e.to_string())?;
 
     let (stop_backend, backend_stopped) = tokio::sync::oneshot::channel::<()>();
     let backend_task = tokio::spawn(emulator::serve(bound, async {
@@ -77,7 +75,7 @@ pub async fn run_dev(
     );
 
     // The facade drains first: its in-flight calls still need the backend.
-    let served = server::run(listener, &serve_config, cognito, shutdown).await;
+    let served = server::run(listeners, &serve_config, cognito, shutdown).await;
     let _ = stop_backend.send(());
     let _ = backend_task.await;
     served.map_err(|e| e.to_string())

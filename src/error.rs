@@ -132,6 +132,12 @@ pub enum ErrorKind {
         /// The configured limit, calls per second.
         limit_per_sec: u32,
     },
+    /// The caller's client certificate is not on `--allow-caller`.
+    #[error("caller not allowed")]
+    CallerNotAllowed {
+        /// The caller's identity, when its certificate names one.
+        caller: Option<String>,
+    },
     /// Too many RPCs in flight: shed before doing any work.
     #[error("overloaded")]
     Overloaded {

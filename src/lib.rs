@@ -7,8 +7,12 @@
 //! ## Request flow
 //!
 //! ```text
+//! TCP connection
+//!   → transport               connection bound, TLS handshake (tls), HTTP/2 preface deadline,
+//!                             keepalive, GOAWAY on age / idleness / drain; a `Peer` per request
 //! gRPC call
-//!   → middleware::trace       one span per RPC (method, code, latency, AWS request id)
+//!   → middleware::trace       one span per RPC (method, peer, caller, code, latency, AWS request id)
+//!   → middleware::caller      --allow-caller list         → PERMISSION_DENIED
 //!   → middleware::rate_limit  per-RPC GCRA limit          → RESOURCE_EXHAUSTED + RetryInfo
 //!   → middleware::load_shed   bound on RPCs in flight     → RESOURCE_EXHAUSTED + RetryInfo
 //!   → service                 the tonic handlers
@@ -18,8 +22,9 @@
 //!   → status                  the one error → tonic::Status mapping (ErrorInfo, …)
 //! ```
 //!
-//! `server` wires the service with health and reflection and runs the
-//! graceful shutdown; `config` is the command line; `telemetry` the logs.
+//! `server` binds the listeners, wires the service with health and reflection
+//! and runs the graceful shutdown; `transport` serves connections and `tls`
+//! owns the certificates; `config` is the command line; `telemetry` the logs.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -38,3 +43,5 @@ pub mod server;
 pub mod service;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
+pub mod transport;

@@ -11,7 +11,6 @@ use cognito_verify::{
     config::{Cli, Command, ServeConfig},
     dev, server, telemetry,
 };
-use tokio::net::TcpListener;
 
 /// Exit code for invalid configuration (BSD `EX_USAGE`).
 const EX_USAGE: u8 = 64;
@@ -24,15 +23,7 @@ async fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            return usage_error(
-                e.render()
-                    .to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("invalid arguments"),
-            )
-        }
+        Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
     match cli.command {
         Command::Serve(config) => serve(config).await,
@@ -79,19 +70,39 @@ async fn serve(config: ServeConfig) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(&e.to_string()),
     };
-    let listener = match TcpListener::bind(config.listen).await {
-        Ok(l) => l,
+    let bound = match server::Bound::bind(&config).await {
+        Ok(bound) => bound,
+        Err(e @ (server::StartError::Tls(_) | server::StartError::Config(_))) => {
+            return usage_error(&e.to_string())
+        }
         Err(e) => {
-            tracing::error!(address = %config.listen, error = %e, "cannot listen");
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("cognito-verify: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match server::run(listener, &config, cognito, shutdown_signal()).await {
+    match server::run(bound, &config, cognito, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// clap's message up to its usage and tips, on one line: "the following
+/// required arguments were not provided:" names them on the next lines.
+fn one_line(rendered: &str) -> String {
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("tip:"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if message.is_empty() {
+        "invalid arguments".to_owned()
+    } else {
+        message.join(" ")
     }
 }
 

@@ -1,14 +1,13 @@
 //! The gRPC server: the verification service behind its middleware, plus
-//! health (`grpc.health.v1`) and reflection (v1 and v1alpha), and the
-//! graceful shutdown sequence.
+//! health (`grpc.health.v1`) and reflection (v1 and v1alpha), on the gRPC
+//! port (TLS when configured) and, optionally, health alone on a plaintext
+//! port for kubelet probes; and the graceful shutdown sequence.
 
-use std::future::Future;
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
-use tonic::{
-    service::LayerExt as _,
-    transport::{server::TcpIncoming, Server},
-};
+use tokio_util::sync::CancellationToken;
+use tonic::service::{LayerExt as _, Routes};
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -19,9 +18,36 @@ use crate::{
         self, user_attribute_verification_service_server::UserAttributeVerificationServiceServer,
     },
     service::VerificationService,
+    tls::{Reloader, TlsError, TlsFiles},
+    transport,
 };
 
 type VerificationServer = UserAttributeVerificationServiceServer<VerificationService>;
+
+/// How long the plaintext health listener may take to close once the gRPC
+/// port has drained.
+const HEALTH_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The TLS files are unusable: a configuration error.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Settings that do not fit together: a configuration error.
+    #[error("{0}")]
+    Config(String),
+    /// An address cannot be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The reason.
+        source: std::io::Error,
+    },
+}
 
 /// Failure to serve.
 #[derive(Debug, thiserror::Error)]
@@ -29,20 +55,58 @@ pub enum ServeError {
     /// Reflection could not load a descriptor set (a build defect).
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The server stopped with an error.
-    #[error("server: {0}")]
-    Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves on `listener` until `shutdown` completes, then shuts down
-/// gracefully:
+/// The listeners and the TLS configuration, ready to serve. Binding comes
+/// first so that tests and `dev` can bind port 0 and learn the address.
+#[derive(Debug)]
+pub struct Bound {
+    grpc: TcpListener,
+    health: Option<TcpListener>,
+    tls: Option<Reloader>,
+}
+
+impl Bound {
+    /// Loads the TLS files (if any) and binds the gRPC and health addresses.
+    pub async fn bind(config: &ServeConfig) -> Result<Self, StartError> {
+        config.tls.validate().map_err(StartError::Config)?;
+        let tls = TlsFiles::from_config(&config.tls)
+            .map(Reloader::load)
+            .transpose()?;
+        let bind = |what, addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let grpc = bind("gRPC", config.listen).await?;
+        let health = match config.health_listen.addr() {
+            Some(addr) => Some(bind("health", addr).await?),
+            None => None,
+        };
+        Ok(Self { grpc, health, tls })
+    }
+
+    /// The gRPC port's address.
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    /// The health listener's address, when there is one.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().and_then(|l| l.local_addr().ok())
+    }
+}
+
+/// Serves until `shutdown` completes, then shuts down gracefully:
 ///
-/// 1. health turns NOT_SERVING (overall and per service) while the server
-///    keeps serving for `shutdown_delay`, so that endpoints drop this replica;
-/// 2. the listener closes and in-flight RPCs get `drain_timeout` to finish;
-/// 3. returns (RPCs still running after the drain timeout are abandoned).
+/// 1. health turns NOT_SERVING (overall and per service, on both listeners)
+///    while the server keeps serving for `shutdown_delay`, so that endpoints
+///    drop this replica;
+/// 2. the listener closes, every connection gets a GOAWAY, and in-flight
+///    RPCs get `drain_timeout` to finish;
+/// 3. returns (connections still open after the drain timeout are closed).
 pub async fn run(
-    listener: TcpListener,
+    bound: Bound,
     config: &ServeConfig,
     cognito: Cognito,
     shutdown: impl Future<Output = ()>,
@@ -64,29 +128,45 @@ pub async fn run(
     let verification = VerificationServer::new(VerificationService::new(cognito))
         .max_decoding_message_size(config.max_message_bytes as usize);
     let verification = middleware::layers(config).named_layer(verification);
-
-    if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "listening");
-    }
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    // Our own listener (tests and `dev` bind port 0 first), so socket options
-    // are set here: without TCP_NODELAY, HTTP/2 frames written apart wait for
-    // the peer's delayed ACK (40 ms on Linux).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let serve = Server::builder()
-        .add_service(health_service)
+    let routes = Routes::new(health_service.clone())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(verification)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = stop_rx.await;
-        });
-    tokio::pin!(serve);
+        .prepare();
 
-    tokio::select! {
-        result = &mut serve => return Ok(result?),
-        () = shutdown => {}
+    transport::raise_open_file_limit(config.connections.max_connections);
+    let stop_watching = CancellationToken::new();
+    if let Some(tls) = &bound.tls {
+        let interval = Duration::from_secs(config.tls.tls_reload_interval_secs);
+        tokio::spawn(tls.clone().watch(interval, stop_watching.clone()));
     }
+    if let Ok(address) = bound.grpc.local_addr() {
+        let tls = bound.tls.is_some();
+        let mtls = bound
+            .tls
+            .as_ref()
+            .is_some_and(Reloader::requires_client_cert);
+        tracing::info!(%address, tls, mtls, "listening");
+    }
+    let grpc = transport::Server::start(
+        bound.grpc,
+        bound.tls,
+        routes,
+        transport::Settings::from_config(&config.connections),
+    );
+    let health_listener = bound.health.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, "health listening (plaintext, grpc.health.v1 only)");
+        }
+        transport::Server::start(
+            listener,
+            None,
+            Routes::new(health_service).prepare(),
+            transport::Settings::health(&config.connections),
+        )
+    });
+
+    shutdown.await;
     tracing::info!(
         delay_secs = config.shutdown_delay_secs,
         "shutdown requested: health is NOT_SERVING"
@@ -95,24 +175,20 @@ pub async fn run(
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    tokio::select! {
-        result = &mut serve => return Ok(result?),
-        () = tokio::time::sleep(config.shutdown_delay()) => {}
-    }
+    tokio::time::sleep(config.shutdown_delay()).await;
 
     tracing::info!(
         drain_timeout_secs = config.drain_timeout_secs,
         "closing the listener; draining in-flight RPCs"
     );
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(config.drain_timeout(), &mut serve).await {
-        Ok(result) => {
-            tracing::info!("drained; stopped");
-            Ok(result?)
-        }
-        Err(_) => {
-            tracing::warn!("drain timeout elapsed; abandoning the RPCs still in flight");
-            Ok(())
-        }
+    if grpc.shutdown(config.drain_timeout()).await {
+        tracing::info!("drained; stopped");
+    } else {
+        tracing::warn!("drain timeout elapsed; closed the connections still open");
     }
+    if let Some(health_listener) = health_listener {
+        health_listener.shutdown(HEALTH_CLOSE_TIMEOUT).await;
+    }
+    stop_watching.cancel();
+    Ok(())
 }

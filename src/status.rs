@@ -151,6 +151,14 @@ impl From<Error> for Status {
                 let message = format!("rate limit reached; retry in {} ms", wait.as_millis().max(1));
                 (Code::ResourceExhausted, message, "RATE_LIMITED".to_owned(), SERVICE_DOMAIN)
             }
+            ErrorKind::CallerNotAllowed { caller } => {
+                let message = match &caller {
+                    Some(id) => format!("caller {id:?} is not allowed to call this service"),
+                    None => "the client certificate names no caller identity, and only listed callers are allowed".to_owned(),
+                };
+                insert_opt(&mut metadata, "caller", caller);
+                (Code::PermissionDenied, message, "CALLER_NOT_ALLOWED".to_owned(), SERVICE_DOMAIN)
+            }
             ErrorKind::Overloaded { max_concurrent } => {
                 details.set_retry_info(Some(OVERLOAD_RETRY_DELAY));
                 details.add_quota_failure_violation(

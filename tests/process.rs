@@ -3,105 +3,19 @@
 
 mod common;
 
-use std::{
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::process::Stdio;
 
 use cognito_verify::proto::{
     user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
     GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest,
 };
-use common::{Reply, ScriptedCognito};
-use serde_json::json;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+use common::{
+    binary::{command, run_to_exit, Running, BIN},
+    Reply, ScriptedCognito,
 };
-use tonic::{transport::Channel, Request};
-
-const BIN: &str = env!("CARGO_BIN_EXE_cognito-verify");
-
-/// The binary with a clean environment and a JSON log.
-fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .arg("serve")
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--shutdown-delay-secs",
-            "0",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// A running binary, its collected log lines and its gRPC address.
-struct Running {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    addr: String,
-}
-
-impl Running {
-    async fn start(mut cmd: Command) -> Self {
-        let mut child = cmd.spawn().expect("binary starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let addr = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                log.lock().unwrap().push(line.clone());
-                let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-                if v["fields"]["message"] == "listening" {
-                    return v["fields"]["address"].as_str().unwrap().to_owned();
-                }
-            }
-            panic!("exited before listening: {:?}", log.lock().unwrap());
-        })
-        .await
-        .expect("listening in time");
-        let sink = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self { child, log, addr }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    /// SIGTERM, then the exit code.
-    async fn terminate(mut self) -> (i32, String) {
-        let pid = self.child.id().unwrap().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(killed.success());
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("exits within the drain timeout")
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await; // let the reader take the last lines
-        let log = self.log.lock().unwrap().join("\n");
-        (status.code().expect("exited, not killed"), log)
-    }
-}
+use serde_json::json;
+use tokio::process::Command;
+use tonic::Request;
 
 const SECRET_TOKEN: &str = "eyJSECRETaccessTOKENvalue.c2VjcmV0.sig-NATURE_x";
 const SECRET_CODE: &str = "918273";
@@ -225,18 +139,6 @@ async fn sigterm_exits_zero_and_endpoint_env_is_honoured() {
     let (code, log) = running.terminate().await;
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("drained"), "{log}");
-}
-
-/// Runs the binary to completion; returns its exit code and stderr.
-async fn run_to_exit(cmd: &mut Command) -> (i32, String) {
-    let out = tokio::time::timeout(Duration::from_secs(10), cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 #[tokio::test]

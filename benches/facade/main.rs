@@ -7,7 +7,8 @@
 //!
 //! The facade and the backend run as their own processes (the release
 //! binary); the load generator runs here. Then pass/fail checks: 1,000 RPCs in
-//! flight, overload shedding and recovery, SIGTERM under load, start-up time.
+//! flight, overload shedding and recovery, SIGTERM under load, start-up time,
+//! and a connection flood (plaintext and TLS) against the connection bound.
 //!
 //! `cargo bench --bench facade` (full, a few minutes) or
 //! `cargo bench --bench facade -- --quick` (seconds; run by scripts/test).
@@ -16,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod flood;
 mod load;
 mod procs;
 mod scenarios;
@@ -36,6 +38,9 @@ pub struct Plan {
     pub run: Duration,
     pub in_flight: usize,
     pub overload: Duration,
+    /// Connections opened by the connection flood (more than the default
+    /// `--max-connections`).
+    pub flood: usize,
 }
 
 impl Plan {
@@ -47,6 +52,7 @@ impl Plan {
                 run: Duration::from_millis(800),
                 in_flight: 1000,
                 overload: Duration::from_secs(1),
+                flood: 2_500,
             }
         } else {
             Self {
@@ -55,6 +61,7 @@ impl Plan {
                 run: Duration::from_secs(5),
                 in_flight: 1000,
                 overload: Duration::from_secs(5),
+                flood: 5_000,
             }
         }
     }
@@ -183,7 +190,9 @@ async fn main() {
     drop(facade);
     drop(constant_facade);
 
-    let overload = scenarios::overload(&plan, &backend_url, &tokens).await;
+    let mut overload = scenarios::overload(&plan, &backend_url, &tokens).await;
+    let (floods, flood_checks) = flood::run(&backend_url, &tokens[0], plan.flood).await;
+    overload.checks.extend(flood_checks);
 
     let report = report::Report {
         plan: &plan,
@@ -191,6 +200,7 @@ async fn main() {
         half: &half,
         idle_rss_kib,
         overload: &overload,
+        floods: &floods,
     };
     report.print();
     let json = report.json();

@@ -195,6 +195,11 @@ pub async fn facade(backend_url: &str, extra: &[&str]) -> (Proc, String, Duratio
     ];
     args.extend_from_slice(extra);
     let proc = Proc::spawn(&args);
-    let startup = wait_serving(&proc, &addr).await;
+    // With TLS on the gRPC port, health is asked on the plaintext listener.
+    let health = extra
+        .windows(2)
+        .find(|w| w[0] == "--health-listen")
+        .map_or(addr.as_str(), |w| w[1]);
+    let startup = wait_serving(&proc, health).await;
     (proc, addr, startup)
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::{load::Rpc, scenarios::Overload, Plan, Run};
+use crate::{flood::Flood, load::Rpc, scenarios::Overload, Plan, Run};
 
 pub struct Report<'a> {
     pub plan: &'a Plan,
@@ -10,6 +10,7 @@ pub struct Report<'a> {
     pub half: &'a [Value],
     pub idle_rss_kib: u64,
     pub overload: &'a Overload,
+    pub floods: &'a [Flood],
 }
 
 /// A target: its name, the figure, and whether it was met.
@@ -166,6 +167,19 @@ impl Report<'_> {
             o.sigterm_stats.outcomes, o.sigterm_exit_ms
         );
         println!("  start to SERVING: {:?} ms", o.startup_ms);
+        println!("\nconnection flood (default settings, connections held open):");
+        for f in self.floods {
+            println!(
+                "  {:<9} {} opened: {} admitted, {} closed at once; RSS idle {:.1} MiB, holding {:.1} MiB, peak {:.1} MiB",
+                if f.tls { "TLS" } else { "plaintext" },
+                f.attempts,
+                f.admitted,
+                f.refused,
+                f.idle_rss_kib as f64 / 1024.0,
+                f.flood_rss_kib as f64 / 1024.0,
+                f.peak_rss_kib as f64 / 1024.0,
+            );
+        }
         println!("\ntargets:");
         for t in self.targets() {
             println!(
@@ -199,6 +213,7 @@ impl Report<'_> {
             "half_saturation": self.half,
             "idle_rss_kib": self.idle_rss_kib,
             "overload": self.overload,
+            "connection_flood": self.floods,
             "targets": targets,
         })
     }

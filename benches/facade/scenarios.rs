@@ -68,7 +68,7 @@ pub struct Check {
     pub detail: String,
 }
 
-fn check(checks: &mut Vec<Check>, name: &str, passed: bool, detail: String) {
+pub fn check(checks: &mut Vec<Check>, name: &str, passed: bool, detail: String) {
     checks.push(Check {
         name: name.to_owned(),
         passed,

@@ -1,6 +1,8 @@
 //! Tower middleware around the verification service (never around health or
 //! reflection: those must answer even when the service is saturated).
 
+mod caller;
+mod gate;
 mod load_shed;
 mod rate_limit;
 mod trace;
@@ -13,8 +15,10 @@ use tower::{
     ServiceBuilder,
 };
 
+pub use caller::{CallerLayer, Callers};
+pub use gate::{Check, Gate, GateLayer};
 pub use load_shed::LoadShedLayer;
-pub use rate_limit::RateLimitLayer;
+pub use rate_limit::{RateLimitLayer, RateLimits};
 pub use trace::TraceLayer;
 
 use crate::{
@@ -27,22 +31,26 @@ pub type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
 /// The stack [`layers`] builds.
-pub type Layers = Stack<LoadShedLayer, Stack<RateLimitLayer, Stack<TraceLayer, Identity>>>;
+pub type Layers =
+    Stack<LoadShedLayer, Stack<RateLimitLayer, Stack<CallerLayer, Stack<TraceLayer, Identity>>>>;
 
 /// The layers around the verification service, outermost first:
 ///
 /// 1. [`TraceLayer`]: one span per RPC, opened first so that everything below
 ///    (including rejections by the other layers) is timed and logged.
-/// 2. [`RateLimitLayer`]: a per-RPC GCRA limit; checked before taking a
+/// 2. [`CallerLayer`]: the `--allow-caller` list; a caller that may not call
+///    at all must not use up the rate limit of those who may.
+/// 3. [`RateLimitLayer`]: a per-RPC GCRA limit; checked before taking a
 ///    concurrency permit, because a rejection costs nothing and must not hold
 ///    a slot that an admitted call could use.
-/// 3. [`LoadShedLayer`]: bounds the RPCs in flight and rejects the excess at
+/// 4. [`LoadShedLayer`]: bounds the RPCs in flight and rejects the excess at
 ///    once with RESOURCE_EXHAUSTED, so overload shows up as fast, retryable
 ///    errors instead of queueing into timeouts.
 pub fn layers(config: &ServeConfig) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
         .layer(TraceLayer)
-        .layer(RateLimitLayer::new(
+        .layer(Callers::layer(&config.tls.allowed_callers()))
+        .layer(RateLimits::layer(
             config.get_code_limit_per_sec,
             config.verify_limit_per_sec,
         ))

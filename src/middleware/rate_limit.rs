@@ -6,20 +6,14 @@
 //! A rejected call gets RESOURCE_EXHAUSTED with the exact wait until the next
 //! admission (`RetryInfo`) and the limit (`QuotaFailure`). A small `Clone`
 //! layer around an `Arc` of the limiters, because tower's `RateLimit` is not
-//! `Clone` and cannot wrap a tonic service.
+//! `Clone` and cannot wrap a tonic service (see `gate`).
 
-use std::{
-    convert::Infallible,
-    num::NonZeroU32,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{num::NonZeroU32, sync::Arc};
 
 use governor::{clock::Clock, DefaultDirectRateLimiter, Quota, RateLimiter};
 use tonic::body::Body;
-use tower::{Layer, Service};
 
-use super::{reject, ResponseFuture};
+use super::gate::{Check, GateLayer};
 use crate::error::{ErrorKind, Operation};
 
 /// One RPC's limiter.
@@ -41,73 +35,41 @@ impl Limit {
     }
 }
 
-/// Adds [`RateLimit`].
+/// The per-RPC limits as a layer.
+pub type RateLimitLayer = GateLayer<RateLimits>;
+
+/// The limiters of the two RPCs; `None` where a limit is off.
 #[derive(Debug, Clone)]
-pub struct RateLimitLayer {
+pub struct RateLimits {
     get_code: Option<Arc<Limit>>,
     verify: Option<Arc<Limit>>,
 }
 
-impl RateLimitLayer {
+impl RateLimits {
     /// Limits per second for the two RPCs (0 = off).
-    pub fn new(get_code_per_sec: u32, verify_per_sec: u32) -> Self {
-        Self {
+    pub fn layer(get_code_per_sec: u32, verify_per_sec: u32) -> RateLimitLayer {
+        GateLayer::new(Self {
             get_code: Limit::new(get_code_per_sec).map(Arc::new),
             verify: Limit::new(verify_per_sec).map(Arc::new),
-        }
+        })
     }
 }
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimit {
-            limits: self.clone(),
-            inner,
-        }
-    }
-}
-
-/// Rejects calls over their RPC's rate; see the module docs.
-#[derive(Debug, Clone)]
-pub struct RateLimit<S> {
-    limits: RateLimitLayer,
-    inner: S,
-}
-
-impl<S> Service<http::Request<Body>> for RateLimit<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let op = Operation::from_grpc_path(req.uri().path());
+impl Check for RateLimits {
+    fn check(&self, op: Operation, _: &http::Request<Body>) -> Result<(), ErrorKind> {
         let limit = match op {
-            Some(Operation::GetUserAttributeVerificationCode) => self.limits.get_code.as_deref(),
-            Some(Operation::VerifyUserAttribute) => self.limits.verify.as_deref(),
-            None => None,
+            Operation::GetUserAttributeVerificationCode => self.get_code.as_deref(),
+            Operation::VerifyUserAttribute => self.verify.as_deref(),
         };
-        if let (Some(op), Some(limit)) = (op, limit) {
-            if let Err(not_until) = limit.limiter.check() {
-                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                return reject(
-                    op,
-                    ErrorKind::RateLimited {
-                        wait,
-                        limit_per_sec: limit.per_sec,
-                    },
-                );
-            }
-        }
-        Box::pin(self.inner.call(req))
+        let Some(limit) = limit else {
+            return Ok(());
+        };
+        limit
+            .limiter
+            .check()
+            .map_err(|not_until| ErrorKind::RateLimited {
+                wait: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
+                limit_per_sec: limit.per_sec,
+            })
     }
 }

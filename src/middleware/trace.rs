@@ -1,6 +1,7 @@
-//! One span per RPC with the method, the gRPC status code, the latency and the
-//! AWS request id (recorded by the Cognito client), and one event when the RPC
-//! ends. Never the request or its metadata: they carry the access token and
+//! One span per RPC with the method, the peer's address, the caller identity
+//! (from its client certificate, with mTLS), the gRPC status code, the latency
+//! and the AWS request id (recorded by the Cognito client), and one event when
+//! the RPC ends. Never the request or its metadata: they carry the access token and
 //! the code.
 //!
 //! Written here rather than taken from tower-http: its gRPC classifier logs
@@ -18,6 +19,7 @@ use tower::{Layer, Service};
 use tracing::{field::Empty, Instrument};
 
 use super::ResponseFuture;
+use crate::transport::Peer;
 
 /// Adds [`Trace`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,9 +53,12 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let peer = Peer::of(&req);
         let span = tracing::info_span!(
             "rpc",
             rpc.method = req.uri().path(),
+            client.address = peer.map(|p| tracing::field::display(p.remote_addr().ip())),
+            caller = peer.and_then(Peer::identity),
             grpc.code = Empty,
             latency_us = Empty,
             aws.request_id = Empty,

@@ -11,6 +11,8 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response, Router};
+pub mod binary;
+pub mod certs;
 pub mod stack;
 
 use clap::Parser as _;
@@ -204,6 +206,8 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
 /// The facade running in-process.
 pub struct Facade {
     pub addr: SocketAddr,
+    /// The plaintext health listener, with `--health-listen`.
+    pub health: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), server::ServeError>>,
 }
@@ -213,17 +217,19 @@ impl Facade {
     pub async fn start(endpoint: &str, extra: &[&str]) -> Self {
         let config = serve_config(endpoint, extra);
         let cognito = Cognito::from_config(&config).await.expect("client builds");
-        let listener = TcpListener::bind(config.listen).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let bound = server::Bound::bind(&config).await.expect("binds");
+        let addr = bound.grpc_addr().unwrap();
+        let health = bound.health_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            server::run(listener, &config, cognito, async {
+            server::run(bound, &config, cognito, async {
                 let _ = stopped.await;
             })
             .await
         });
         Self {
             addr,
+            health,
             stop: Some(stop),
             task,
         }

@@ -37,15 +37,7 @@ impl Stack {
             fixed_code: fixed_code.map(str::to_owned),
             ..Settings::faithful()
         };
-        let bound = emulator::bind("127.0.0.1:0".parse().unwrap(), seed, settings)
-            .await
-            .unwrap();
-        let url = format!("http://{}", bound.addr);
-        let backend = Arc::clone(&bound.backend);
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(emulator::serve(bound, async {
-            let _ = stopped.await;
-        }));
+        let (url, backend, stop) = backend(seed, settings).await;
         let facade = Facade::start(&url, serve_flags).await;
         Self {
             backend,
@@ -110,6 +102,24 @@ impl Stack {
             .find(|a| a.name() == name)
             .and_then(|a| a.value().map(str::to_owned))
     }
+}
+
+/// The embedded backend alone on `127.0.0.1:0`: its URL, its state, and
+/// the sender that stops it (dropping it stops it too).
+pub async fn backend(
+    seed: Seed,
+    settings: Settings,
+) -> (String, Arc<Backend>, oneshot::Sender<()>) {
+    let bound = emulator::bind("127.0.0.1:0".parse().unwrap(), seed, settings)
+        .await
+        .unwrap();
+    let url = format!("http://{}", bound.addr);
+    let backend = Arc::clone(&bound.backend);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(emulator::serve(bound, async {
+        let _ = stopped.await;
+    }));
+    (url, backend, stop)
 }
 
 /// The SDK pointed at `url`.

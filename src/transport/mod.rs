@@ -1,0 +1,194 @@
+//! How connections reach the gRPC router. This module owns the listening
+//! socket and the life of every connection:
+//!
+//! - [`accept`]: the accept loop and the bound on open connections (beyond
+//!   `--max-connections` a new connection is closed at once, so a client
+//!   opening connections in a loop cannot grow memory without bound);
+//! - [`connection`]: one connection: the TLS handshake and the HTTP/2 preface
+//!   within `--handshake-timeout-secs`, HTTP/2 keepalive PINGs, a GOAWAY
+//!   after `--max-connection-age-secs` (so L4 load balancing reaches new
+//!   replicas) or `--idle-timeout-secs` without an RPC, then a grace period,
+//!   and the GOAWAY of a graceful shutdown;
+//! - [`peer`]: who is on the other end (address, caller identity from the
+//!   client certificate), put into every request's extensions.
+//!
+//! tonic's own server loop is not used: it cannot send a GOAWAY for idleness,
+//! bound connections or time out a handshake, and its age grace closes
+//! connections without a GOAWAY first. The router (tonic's `Routes`) and
+//! everything above it are unchanged.
+
+mod accept;
+mod connection;
+pub mod peer;
+mod preface;
+
+use std::{sync::Arc, time::Duration};
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::service::Routes;
+
+pub use peer::Peer;
+
+use crate::{config::ConnectionConfig, tls::Reloader};
+
+/// Connection bounds and lifetimes.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Open connections at most.
+    pub max_connections: u32,
+    /// Time for the TLS handshake and the HTTP/2 preface.
+    pub handshake_timeout: Duration,
+    /// Age after which a connection gets a GOAWAY (±10 % jitter).
+    pub max_age: Option<Duration>,
+    /// Time for RPCs in flight after a GOAWAY for age or idleness.
+    pub grace: Duration,
+    /// Time without an RPC after which a connection gets a GOAWAY.
+    pub idle_timeout: Option<Duration>,
+    /// HTTP/2 PING interval on a quiet connection.
+    pub keepalive_interval: Option<Duration>,
+    /// Time for a PING's answer.
+    pub keepalive_timeout: Duration,
+}
+
+impl Settings {
+    /// The settings of the gRPC port.
+    pub fn from_config(config: &ConnectionConfig) -> Self {
+        Self {
+            max_connections: config.max_connections,
+            handshake_timeout: config.handshake_timeout(),
+            max_age: config.max_age(),
+            grace: config.age_grace(),
+            idle_timeout: config.idle_timeout(),
+            keepalive_interval: config.keepalive_interval(),
+            keepalive_timeout: config.keepalive_timeout(),
+        }
+    }
+
+    /// The settings of the plaintext health listener: the same lifetimes,
+    /// and few connections (kubelet opens one per probe).
+    pub fn health(config: &ConnectionConfig) -> Self {
+        Self {
+            max_connections: 64,
+            ..Self::from_config(config)
+        }
+    }
+
+    fn http2(&self) -> hyper::server::conn::http2::Builder<TokioExecutor> {
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .keep_alive_interval(self.keepalive_interval)
+            .keep_alive_timeout(self.keepalive_timeout)
+            // h2 counts the streams it resets itself over a connection's whole
+            // life and sends GOAWAY(ENHANCE_YOUR_CALM) at 1,024, failing every
+            // RPC then in flight. Under heavy shedding a healthy client's late
+            // DATA frames for streams answered early count too: the bench's
+            // overload run tripped it. tonic's server turns it off as well;
+            // connections are bounded, recycled at their maximum age, and the
+            // rapid-reset guard (pending accept resets, h2's default 20) stays.
+            .max_local_error_reset_streams(None);
+        builder
+    }
+}
+
+/// File descriptors used besides connections: the health listener's
+/// connections, the pool towards Cognito, logs, the runtime.
+const FD_OVERHEAD: u64 = 64 + 256;
+
+/// Raises the soft open-file limit (up to the hard limit) so that
+/// `max_connections` connections can be accepted; warns when the hard limit
+/// is lower. Returns the soft limit in force.
+pub fn raise_open_file_limit(max_connections: u32) -> Option<u64> {
+    let needed = u64::from(max_connections) + FD_OVERHEAD;
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit < needed => {
+            tracing::warn!(
+                open_file_limit = limit,
+                needed,
+                "the open-file limit is lower than --max-connections needs; accepts will fail before the bound"
+            );
+            Some(limit)
+        }
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            None
+        }
+    }
+}
+
+/// What every connection task shares.
+struct Shared {
+    routes: Routes,
+    tls: Option<Reloader>,
+    settings: Settings,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    /// Cancelled at shutdown: every connection sends a GOAWAY and finishes
+    /// its RPCs in flight.
+    drain: CancellationToken,
+    /// Cancelled when the drain time is over: connections close at once.
+    abort: CancellationToken,
+}
+
+/// A running listener: connections are accepted and served until
+/// [`Server::shutdown`].
+pub struct Server {
+    stop_accepting: CancellationToken,
+    accept: JoinHandle<()>,
+    tracker: TaskTracker,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Serves `routes` on `listener`, with TLS when `tls` is set.
+    pub fn start(
+        listener: TcpListener,
+        tls: Option<Reloader>,
+        routes: Routes,
+        settings: Settings,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            routes,
+            tls,
+            http2: settings.http2(),
+            settings,
+            drain: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        });
+        let stop_accepting = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let accept = tokio::spawn(accept::run(
+            listener,
+            Arc::clone(&shared),
+            tracker.clone(),
+            stop_accepting.clone(),
+        ));
+        Self {
+            stop_accepting,
+            accept,
+            tracker,
+            shared,
+        }
+    }
+
+    /// Closes the listener, sends every connection a GOAWAY and waits up to
+    /// `drain_timeout` for their RPCs in flight; then closes what is left.
+    /// Returns whether everything finished in time.
+    pub async fn shutdown(self, drain_timeout: Duration) -> bool {
+        self.stop_accepting.cancel();
+        let _ = self.accept.await;
+        self.shared.drain.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(drain_timeout, self.tracker.wait())
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        self.shared.abort.cancel();
+        self.tracker.wait().await;
+        false
+    }
+}

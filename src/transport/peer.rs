@@ -1,0 +1,38 @@
+//! Who is on the other end of a connection. The connection puts a [`Peer`]
+//! into every request's extensions; the middleware reads it for the span,
+//! the log line and the caller allowlist.
+
+use std::{net::SocketAddr, sync::Arc};
+
+/// The other end of a connection; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Peer(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    remote: SocketAddr,
+    identity: Option<String>,
+}
+
+impl Peer {
+    /// A peer at `remote`, with the identity of its client certificate if it
+    /// presented one.
+    pub fn new(remote: SocketAddr, identity: Option<String>) -> Self {
+        Self(Arc::new(Inner { remote, identity }))
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.0.remote
+    }
+
+    /// The caller identity from the client certificate (mTLS), if any.
+    pub fn identity(&self) -> Option<&str> {
+        self.0.identity.as_deref()
+    }
+
+    /// The peer of a request served by [`crate::transport`].
+    pub fn of<B>(request: &http::Request<B>) -> Option<&Self> {
+        request.extensions().get::<Self>()
+    }
+}
