@@ -1,0 +1,296 @@
+"""The checker's own test: a check that cannot fail proves nothing.
+
+Takes the good dev and production renders, breaks each in one way, in
+memory, and asserts that the expected check reports it (and that the good
+renders pass). A mutation nobody notices fails the self-test.
+"""
+
+import copy
+
+import image
+import invariants
+import schemas
+from render import Render, facade_container, labels, name
+
+
+def _get(docs, kind, obj_name=None, component=None):
+    for d in docs:
+        if d.get("kind") != kind:
+            continue
+        if obj_name is not None and name(d) != obj_name:
+            continue
+        if component is not None and labels(d).get("app.kubernetes.io/component") != component:
+            continue
+        return d
+    raise LookupError(f"{kind} {obj_name or component} not in the render")
+
+
+def _facade(docs):
+    return _get(docs, "Deployment", component="facade")
+
+
+def _serve(docs):
+    return facade_container(_facade(docs))
+
+
+def _config(docs):
+    name_ = _serve(docs)["envFrom"][0]["configMapRef"]["name"]
+    return _get(docs, "ConfigMap", name_)["data"]
+
+
+def _pop(mapping, key):
+    mapping.pop(key)
+
+
+# (which render, what breaks, the check that must notice, a word its message contains)
+MUTATIONS = [
+    (
+        "production",
+        "writable root filesystem",
+        lambda d: _serve(d)["securityContext"].update(readOnlyRootFilesystem=False),
+        "check_pod_security",
+        "readOnlyRootFilesystem",
+    ),
+    (
+        "dev",
+        "emulator keeps its capabilities",
+        lambda d: _pop(
+            _get(d, "Deployment", "cognito-verify-emulator")["spec"]["template"]["spec"][
+                "containers"
+            ][0]["securityContext"],
+            "capabilities",
+        ),
+        "check_pod_security",
+        "ALL",
+    ),
+    (
+        "production",
+        "service account token mounted",
+        lambda d: _facade(d)["spec"]["template"]["spec"].update(automountServiceAccountToken=True),
+        "check_pod_security",
+        "automountServiceAccountToken",
+    ),
+    (
+        "production",
+        "runs as root",
+        lambda d: _facade(d)["spec"]["template"]["spec"]["securityContext"].update(runAsUser=0),
+        "check_pod_security",
+        "runAsUser",
+    ),
+    (
+        "dev",
+        "Service selects the emulator too",
+        lambda d: _pop(
+            _get(d, "Service", "cognito-verify")["spec"]["selector"], "app.kubernetes.io/component"
+        ),
+        "check_selectors",
+        "not exactly one",
+    ),
+    (
+        "dev",
+        "PodDisruptionBudget selects the emulator",
+        lambda d: _get(d, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"].update(
+            {"app.kubernetes.io/component": "emulator"}
+        ),
+        "check_selectors",
+        "selects Deployment/cognito-verify-emulator",
+    ),
+    (
+        "production",
+        "NetworkPolicy selects nothing",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["podSelector"][
+            "matchLabels"
+        ].update({"app.kubernetes.io/component": "none"}),
+        "check_selectors",
+        "no workload",
+    ),
+    (
+        "production",
+        "HPA scales a missing Deployment",
+        lambda d: _get(d, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"].update(
+            name="cognito-verfiy"
+        ),
+        "check_autoscaling",
+        "scaleTargetRef",
+    ),
+    (
+        "production",
+        "rate limits x maxReplicas over the quota",
+        lambda d: _config(d).update(COGNITO_VERIFY_GET_CODE_LIMIT_PER_SEC="25"),
+        "check_autoscaling",
+        "quota",
+    ),
+    (
+        "dev",
+        "PodDisruptionBudget blocks a one-replica drain",
+        lambda d: _get(d, "PodDisruptionBudget")["spec"].update(minAvailable=1)
+        or _pop(_get(d, "PodDisruptionBudget")["spec"], "maxUnavailable"),
+        "check_autoscaling",
+        "blocks drains",
+    ),
+    (
+        "production",
+        "NetworkPolicy names a port the pod lacks",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0]["ports"][
+            0
+        ].update(port="grcp"),
+        "check_named_ports",
+        "grcp",
+    ),
+    (
+        "production",
+        "grace period not above delay + drain",
+        lambda d: _facade(d)["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=25),
+        "check_facade_config",
+        "terminationGracePeriodSeconds",
+    ),
+    (
+        "production",
+        "a mistyped variable",
+        lambda d: _config(d).update(COGNITO_VERIFY_REGOIN="eu-west-1"),
+        "check_facade_config",
+        "COGNITO_VERIFY_REGOIN",
+    ),
+    (
+        "dev",
+        "a mistyped emulator variable",
+        lambda d: _get(d, "Deployment", "cognito-verify-emulator")["spec"]["template"]["spec"][
+            "containers"
+        ][0]["env"][0].update(name="COGNITO_VERIFY_EMULATOR_LISTN"),
+        "check_facade_config",
+        "COGNITO_VERIFY_EMULATOR_LISTN",
+    ),
+    (
+        "production",
+        "liveness probe on the TLS port",
+        lambda d: _serve(d)["livenessProbe"]["grpc"].update(port=50051),
+        "check_probes",
+        "livenessProbe",
+    ),
+    (
+        "dev",
+        "readiness by HTTP instead of gRPC",
+        lambda d: _serve(d).update(readinessProbe={"tcpSocket": {"port": "grpc"}}),
+        "check_probes",
+        "not a gRPC probe",
+    ),
+    (
+        "production",
+        "TLS key outside the Secret mount",
+        lambda d: _config(d).update(COGNITO_VERIFY_TLS_KEY="/etc/cognito-verify/tls.key"),
+        "check_tls",
+        "COGNITO_VERIFY_TLS_KEY",
+    ),
+    (
+        "production",
+        "Certificate writes another Secret",
+        lambda d: _get(d, "Certificate")["spec"].update(secretName="cognito-verify-cert"),
+        "check_tls",
+        "written by no Certificate",
+    ),
+    (
+        "production",
+        "Certificate misses the headless Service",
+        lambda d: _get(d, "Certificate")["spec"].update(
+            dnsNames=["cognito-verify.cognito-verify.svc"]
+        ),
+        "check_tls",
+        "cognito-verify-headless",
+    ),
+    (
+        "production",
+        "mTLS off",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_TLS_CLIENT_CA"),
+        "check_tls",
+        "client certificates",
+    ),
+    (
+        "dev",
+        "facade cannot reach the emulator",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["egress"].pop(),
+        "check_network_policy",
+        "Cognito endpoint",
+    ),
+    (
+        "production",
+        "ingress from any pod",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0]["from"][0].pop(
+            "podSelector"
+        ),
+        "check_network_policy",
+        "more than labelled clients",
+    ),
+    (
+        "dev",
+        "an untagged image",
+        lambda d: _serve(d).update(image="cognito-verify"),
+        "check_images",
+        "no tag",
+    ),
+]
+
+# (what breaks, a word the schema validation's message contains)
+SCHEMA_MUTATIONS = [
+    (
+        "unknown Deployment field",
+        lambda d: _facade(d)["spec"]["template"]["spec"].update(terminationGracePeriod=35),
+        "terminationGracePeriod",
+    ),
+    (
+        "unknown apiVersion",
+        lambda d: _get(d, "HorizontalPodAutoscaler").update(apiVersion="autoscaling/v3"),
+        "Couldn't find schema",
+    ),
+    (
+        "unknown Certificate field",
+        lambda d: _get(d, "Certificate")["spec"].update(dnsName=["x"]),
+        "dnsName",
+    ),
+    (
+        "wrong Certificate key algorithm",
+        lambda d: _get(d, "Certificate")["spec"]["privateKey"].update(algorithm="EC"),
+        "EC",
+    ),
+]
+
+IGNORE_CASES = [
+    ("Cargo.toml", False),
+    ("src/main.rs", False),
+    ("benches/facade/main.rs", False),
+    ("proto/cognito/verify/v1/verification.proto", False),
+    ("README.md", True),
+    ("deploy/Dockerfile", True),
+    ("target/debug/x", True),
+    (".git/HEAD", True),
+]
+
+
+def run(renders, known_vars, dockerignore):
+    """Failures of the self-test; the number of mutations tried."""
+    failures, tried = [], 0
+    for which, docs in renders.items():
+        good = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
+        if good:
+            failures.append(f"the good {which} render fails: {good}")
+    for which, what, mutate, check, word in MUTATIONS:
+        tried += 1
+        docs = copy.deepcopy(renders[which])
+        mutate(docs)
+        found = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
+        if not any(p.startswith(check + ":") and word in p for p in found):
+            failures.append(f"{which}: {what}: {check} did not report it (got {found})")
+    for what, mutate, word in SCHEMA_MUTATIONS:
+        tried += 1
+        docs = copy.deepcopy(renders["production"])
+        mutate(docs)
+        found = schemas.validate(docs, versions=schemas.VERSIONS[-1:])
+        if not any(word in p for p in found):
+            failures.append(f"schema: {what}: not reported (got {found})")
+    rules = image.read_dockerignore(dockerignore)
+    for path, excluded in IGNORE_CASES:
+        tried += 1
+        if image.ignored(rules, path) != excluded:
+            failures.append(
+                f".dockerignore matching: {path} should be {'out of' if excluded else 'in'} the context"
+            )
+    return failures, tried

@@ -1,0 +1,268 @@
+"""How the facade serves, checked on the rendered objects: its settings,
+its probes, TLS from cert-manager, and its network policy. Part of the
+checks that invariants.py runs."""
+
+import posixpath
+
+from render import (
+    containers,
+    container_ports,
+    facade_container,
+    name,
+    namespace,
+    pod_spec,
+    port_of,
+    ref,
+    service_selector,
+)
+
+DEFAULT_LISTEN_PORT = 50051
+CLIENT_LABEL = {"cognito-verify/client": "true"}
+# The files cert-manager writes into a Certificate's Secret, by variable.
+TLS_FILES = {
+    "COGNITO_VERIFY_TLS_CERT": "tls.crt",
+    "COGNITO_VERIFY_TLS_KEY": "tls.key",
+    "COGNITO_VERIFY_TLS_CLIENT_CA": "ca.crt",
+}
+
+
+def check_facade_config(r):
+    """Settings: every container sets only COGNITO_VERIFY_* variables the
+    binary reads; the facade has a region, a JSON log, listen ports that are
+    its container's, requests and a memory limit, and a termination grace
+    period above shutdown delay + drain timeout, both set explicitly."""
+    problems = []
+    for w in r.workloads():
+        for c in containers(w):
+            env = r.config(w, c)[0]
+            for var in sorted(v for v in env if v.startswith("COGNITO_VERIFY_")):
+                if r.known_vars and var not in r.known_vars:
+                    problems.append(f"{ref(w)}: {var} is not a variable cognito-verify reads")
+    for d in r.facades():
+        c = facade_container(d)
+        if c is None:
+            problems.append(f"{ref(d)}: no container runs `serve`")
+            continue
+        env, resolve = r.config(d, c)
+        problems += resolve
+        for var in (
+            "COGNITO_VERIFY_REGION",
+            "COGNITO_VERIFY_SHUTDOWN_DELAY_SECS",
+            "COGNITO_VERIFY_DRAIN_TIMEOUT_SECS",
+        ):
+            if not env.get(var):
+                problems.append(f"{ref(d)}: {var} is not set")
+        if env.get("COGNITO_VERIFY_LOG_FORMAT") != "json":
+            problems.append(f"{ref(d)}: COGNITO_VERIFY_LOG_FORMAT is not json")
+        try:
+            budget = int(env.get("COGNITO_VERIFY_SHUTDOWN_DELAY_SECS", 5)) + int(
+                env.get("COGNITO_VERIFY_DRAIN_TIMEOUT_SECS", 20)
+            )
+        except ValueError:
+            problems.append(f"{ref(d)}: shutdown delay or drain timeout is not a number")
+            budget = 0
+        grace = pod_spec(d).get("terminationGracePeriodSeconds", 30)
+        if grace <= budget:
+            problems.append(
+                f"{ref(d)}: terminationGracePeriodSeconds {grace} <= shutdown delay + drain timeout {budget}"
+            )
+        ports = container_ports(c)
+        listen = port_of(env.get("COGNITO_VERIFY_LISTEN", f"0.0.0.0:{DEFAULT_LISTEN_PORT}"))
+        if ports.get("grpc") != listen:
+            problems.append(
+                f"{ref(d)}: container port grpc {ports.get('grpc')} is not the listen port {listen}"
+            )
+        health = port_of(env.get("COGNITO_VERIFY_HEALTH_LISTEN"))
+        if health is not None and ports.get("health") != health:
+            problems.append(
+                f"{ref(d)}: container port health {ports.get('health')} is not COGNITO_VERIFY_HEALTH_LISTEN's {health}"
+            )
+        if "health" in ports and health is None:
+            problems.append(f"{ref(d)}: a health port without COGNITO_VERIFY_HEALTH_LISTEN")
+        res = c.get("resources") or {}
+        for where, key in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")):
+            if key not in (res.get(where) or {}):
+                problems.append(f"{ref(d)}: no {where}.{key}")
+    return problems
+
+
+def check_probes(r):
+    """Startup, readiness and liveness probes are native gRPC probes on the
+    port that serves health in plaintext: the health port when there is one
+    (it must be, with TLS), else the gRPC port; readiness asks for the
+    overall service "", which turns NOT_SERVING on SIGTERM."""
+    problems = []
+    for d in r.facades():
+        c = facade_container(d)
+        if c is None:
+            continue
+        env = r.config(d, c)[0]
+        ports = container_ports(c)
+        tls = bool(env.get("COGNITO_VERIFY_TLS_CERT"))
+        want = ports.get("health") if "health" in ports else ports.get("grpc")
+        if tls and "health" not in ports:
+            problems.append(f"{ref(d)}: TLS on but no plaintext health port for the probes")
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            grpc = (c.get(kind) or {}).get("grpc")
+            if grpc is None:
+                problems.append(f"{ref(d)}: {kind} is not a gRPC probe")
+            elif grpc.get("port") != want:
+                problems.append(f"{ref(d)}: {kind} probes port {grpc.get('port')}, not {want}")
+        service = ((c.get("readinessProbe") or {}).get("grpc") or {}).get("service", "")
+        if service != "":
+            problems.append(
+                f'{ref(d)}: readinessProbe asks for service {service!r}, not the overall ""'
+            )
+    return problems
+
+
+def check_tls(r, expect_tls=False):
+    """With TLS: the three files are in a read-only mount (no subPath: it
+    would never see a renewal) of the Secret a Certificate writes, named as
+    cert-manager names them; the Certificate covers both Services' names;
+    Services say `grpc`. Without: Services say `kubernetes.io/h2c`."""
+    problems = []
+    certs = {(c["spec"].get("secretName"), namespace(c)): c for c in r.of("Certificate")}
+    for d in r.facades():
+        c = facade_container(d)
+        if c is None:
+            continue
+        env = r.config(d, c)[0]
+        tls = any(env.get(v) for v in TLS_FILES)
+        if expect_tls and not all(env.get(v) for v in TLS_FILES):
+            problems.append(
+                f"{ref(d)}: TLS with client certificates expected, not all of {sorted(TLS_FILES)} set"
+            )
+        services = [
+            s for s in r.of("Service") if r.selected(service_selector(s), namespace(s)) == [d]
+        ]
+        for s in services:
+            for p in s["spec"].get("ports") or []:
+                want = "grpc" if tls else "kubernetes.io/h2c"
+                if p.get("appProtocol") != want:
+                    problems.append(f"{ref(s)}: appProtocol {p.get('appProtocol')!r}, not {want!r}")
+        if not tls:
+            continue
+        volumes = {v["name"]: v for v in pod_spec(d).get("volumes") or []}
+        for var, file in TLS_FILES.items():
+            path = env.get(var)
+            if not path:
+                continue
+            mount = next(
+                (
+                    m
+                    for m in c.get("volumeMounts") or []
+                    if posixpath.dirname(path) == m["mountPath"].rstrip("/")
+                ),
+                None,
+            )
+            if mount is None:
+                problems.append(f"{ref(d)}: {var}={path} is in no volume mount")
+                continue
+            secret = (volumes.get(mount["name"]) or {}).get("secret")
+            if mount.get("readOnly") is not True or "subPath" in mount or "subPathExpr" in mount:
+                problems.append(
+                    f"{ref(d)}: mount {mount['mountPath']} is not read-only, or uses subPath"
+                )
+            if secret is None:
+                problems.append(f"{ref(d)}: {var}: volume {mount['name']} is not a Secret")
+                continue
+            cert = certs.get((secret.get("secretName"), namespace(d)))
+            if cert is None:
+                problems.append(
+                    f"{ref(d)}: Secret {secret.get('secretName')} is written by no Certificate"
+                )
+            keys = {i["key"]: i["path"] for i in secret.get("items") or []} or {file: file}
+            if keys.get(file) != posixpath.basename(path):
+                problems.append(f"{ref(d)}: {var}={path} is not the Secret's {file}")
+        for cert in certs.values():
+            names = set(cert["spec"].get("dnsNames") or [])
+            ns = namespace(cert)
+            for s in services:
+                for n in (f"{name(s)}.{ns}.svc", f"{name(s)}.{ns}.svc.cluster.local"):
+                    if n not in names:
+                        problems.append(f"{ref(cert)}: dnsNames lack {n}")
+            key = cert["spec"].get("privateKey") or {}
+            if key.get("rotationPolicy") != "Always" or key.get("algorithm") != "ECDSA":
+                problems.append(f"{ref(cert)}: privateKey is not ECDSA with rotationPolicy Always")
+            if "server auth" not in (cert["spec"].get("usages") or ["server auth"]):
+                problems.append(f"{ref(cert)}: usages lack server auth")
+    return problems
+
+
+def check_network_policy(r):
+    """The facade takes gRPC from labelled clients in any namespace and the
+    health port (if any); it sends DNS, HTTPS, and, when its Cognito endpoint
+    is a Service of the render, that Service's pods and port."""
+    problems = []
+    for d in r.facades():
+        policies = [
+            np
+            for np in r.of("NetworkPolicy")
+            if r.selected(np["spec"].get("podSelector"), namespace(np)) == [d]
+        ]
+        if not policies:
+            problems.append(f"{ref(d)}: no NetworkPolicy selects it")
+            continue
+        np = policies[0]
+        if set(np["spec"].get("policyTypes") or []) != {"Ingress", "Egress"}:
+            problems.append(f"{ref(np)}: policyTypes is not Ingress and Egress")
+        c = facade_container(d)
+        want = {"grpc"} | ({"health"} if "health" in container_ports(c or {}) else set())
+        from_clients = set()
+        for rule in np["spec"].get("ingress") or []:
+            peers = rule.get("from") or []
+            if peers and all(
+                p.get("namespaceSelector") == {}
+                and p.get("podSelector") == {"matchLabels": CLIENT_LABEL}
+                for p in peers
+            ):
+                from_clients |= {p.get("port") for p in rule.get("ports") or []}
+            else:
+                problems.append(
+                    f"{ref(np)}: an ingress rule admits more than labelled clients: {rule}"
+                )
+        if from_clients != want:
+            problems.append(
+                f"{ref(np)}: clients may reach ports {sorted(from_clients)}, not {sorted(want)}"
+            )
+        egress = np["spec"].get("egress") or []
+        allowed = {
+            (p.get("protocol", "TCP"), p.get("port"))
+            for rule in egress
+            if not rule.get("to")
+            for p in rule.get("ports") or []
+        }
+        for need in (("UDP", 53), ("TCP", 53), ("TCP", 443)):
+            if need not in allowed:
+                problems.append(f"{ref(np)}: egress lacks {need[0]} {need[1]}")
+        env = r.config(d, c)[0] if c else {}
+        endpoint = env.get("COGNITO_VERIFY_COGNITO_ENDPOINT", "")
+        host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+        svc = (
+            r.find("Service", host.split(":")[0].split(".")[0], namespace(d)) if endpoint else None
+        )
+        if svc is not None:
+            port = port_of(host) or 80
+            backends = r.selected(service_selector(svc), namespace(svc))
+            target = next((p for p in svc["spec"]["ports"] if p["port"] == port), {}).get(
+                "targetPort", port
+            )
+            if isinstance(target, str):
+                target = next(
+                    (container_ports(c2).get(target) for w in backends for c2 in containers(w)),
+                    None,
+                )
+            ok = any(
+                any(
+                    r.selected(peer.get("podSelector"), namespace(np)) == backends
+                    for peer in rule.get("to") or []
+                )
+                and any(p.get("port") == target for p in rule.get("ports") or [])
+                for rule in egress
+            )
+            if not ok:
+                problems.append(
+                    f"{ref(np)}: egress does not allow the Cognito endpoint {endpoint} (pod port {target})"
+                )
+    return problems
