@@ -193,6 +193,15 @@ pub struct CodeDelivery {
     pub attribute_name: Option<String>,
 }
 
+/// What GetUserAttributeVerificationCode returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Where the code went, when Cognito says.
+    pub delivery: Option<CodeDelivery>,
+    /// `x-amzn-RequestId`, if sent.
+    pub request_id: Option<String>,
+}
+
 /// Delivery channels Cognito reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryMedium {

@@ -11,24 +11,28 @@
 //!   → transport               connection bound, TLS handshake (tls), HTTP/2 preface deadline,
 //!                             keepalive, GOAWAY on age / idleness / drain; a `Peer` per request
 //! gRPC call
-//!   → middleware::trace       one span per RPC (method, peer, caller, code, latency, AWS request id)
+//!   → middleware::trace       server span (continues the caller's W3C trace), RPC metrics, log line
 //!   → middleware::caller      --allow-caller list         → PERMISSION_DENIED
 //!   → middleware::rate_limit  per-RPC GCRA limit          → RESOURCE_EXHAUSTED + RetryInfo
 //!   → middleware::load_shed   bound on RPCs in flight     → RESOURCE_EXHAUSTED + RetryInfo
 //!   → service                 the tonic handlers
 //!   → convert                 proto → domain types (validation) → INVALID_ARGUMENT + BadRequest
 //!   → deadline                caller's grpc-timeout → the Cognito call's time budget
-//!   → cognito                 the AWS SDK call; SdkError → error::Error
+//!   → cognito                 the AWS SDK call, its client span and metrics; SdkError → error::Error
 //!   → status                  the one error → tonic::Status mapping (ErrorInfo, …)
+//!   → audit                   one event per send / verify
 //! ```
 //!
 //! `server` binds the listeners, wires the service with health and reflection
 //! and runs the graceful shutdown; `transport` serves connections and `tls`
-//! owns the certificates; `config` is the command line; `telemetry` the logs.
+//! owns the certificates; `config` is the command line; `telemetry` the
+//! logs, traces and metrics; `auth` reads the token's claims.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
+pub mod auth;
 pub mod cognito;
 pub mod config;
 pub mod convert;

@@ -3,17 +3,22 @@
 
 #![forbid(unsafe_code)]
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
 use clap::{error::ErrorKind, Parser};
 use cognito_verify::{
+    audit,
     cognito::Cognito,
-    config::{Cli, Command, ServeConfig},
+    config::{AuditLog, Cli, Command, ServeConfig},
     dev, server, telemetry,
 };
 
 /// Exit code for invalid configuration (BSD `EX_USAGE`).
 const EX_USAGE: u8 = 64;
+
+/// Time to flush the spans still queued, after the drain (Kubernetes'
+/// grace period must cover shutdown delay + drain + this).
+const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,19 +31,23 @@ async fn main() -> ExitCode {
         Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
     match cli.command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => serve(*config).await,
         Command::Dev(config) => {
-            if let Err(e) = telemetry::init(&config.log) {
-                return usage_error(&e);
-            }
+            let telemetry = match telemetry::init(&config.log, AuditLog::Stderr, None) {
+                Ok(t) => t,
+                Err(e) => return usage_error(&e),
+            };
+            audit::set_on(true);
             let seed = match dev::load_seed(&config.backend) {
                 Ok(seed) => seed,
                 Err(e) => return usage_error(&e),
             };
-            exit(dev::run_dev(config, seed, shutdown_signal()).await)
+            let result = dev::run_dev(config, seed, shutdown_signal()).await;
+            telemetry.shutdown(TRACE_FLUSH_LIMIT).await;
+            exit(result)
         }
         Command::Emulator(config) => {
-            if let Err(e) = telemetry::init(&config.log) {
+            if let Err(e) = telemetry::init(&config.log, AuditLog::Off, None) {
                 return usage_error(&e);
             }
             let seed = match dev::load_seed(&config.backend) {
@@ -63,9 +72,12 @@ fn exit(result: Result<(), String>) -> ExitCode {
 }
 
 async fn serve(config: ServeConfig) -> ExitCode {
-    if let Err(e) = telemetry::init(&config.log) {
-        return usage_error(&e);
-    }
+    let audit_log = config.telemetry.audit_log;
+    let telemetry = match telemetry::init(&config.log, audit_log, Some(&config.telemetry)) {
+        Ok(t) => t,
+        Err(e) => return usage_error(&e),
+    };
+    audit::set_on(audit_log != AuditLog::Off);
     let cognito = match Cognito::from_config(&config).await {
         Ok(c) => c,
         Err(e) => return usage_error(&e.to_string()),
@@ -81,7 +93,9 @@ async fn serve(config: ServeConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match server::run(bound, &config, cognito, shutdown_signal()).await {
+    let served = server::run(bound, &config, cognito, shutdown_signal()).await;
+    telemetry.shutdown(TRACE_FLUSH_LIMIT).await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");

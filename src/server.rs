@@ -18,6 +18,7 @@ use crate::{
         self, user_attribute_verification_service_server::UserAttributeVerificationServiceServer,
     },
     service::VerificationService,
+    telemetry::admin,
     tls::{Reloader, TlsError, TlsFiles},
     transport,
 };
@@ -63,6 +64,7 @@ pub enum ServeError {
 pub struct Bound {
     grpc: TcpListener,
     health: Option<TcpListener>,
+    admin: Option<TcpListener>,
     tls: Option<Reloader>,
 }
 
@@ -83,7 +85,16 @@ impl Bound {
             Some(addr) => Some(bind("health", addr).await?),
             None => None,
         };
-        Ok(Self { grpc, health, tls })
+        let admin = match config.telemetry.admin_listen.addr() {
+            Some(addr) => Some(bind("admin", addr).await?),
+            None => None,
+        };
+        Ok(Self {
+            grpc,
+            health,
+            admin,
+            tls,
+        })
     }
 
     /// The gRPC port's address.
@@ -94,6 +105,11 @@ impl Bound {
     /// The health listener's address, when there is one.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The admin (metrics) listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 }
 
@@ -166,6 +182,18 @@ pub async fn run(
         )
     });
 
+    let stop_admin = CancellationToken::new();
+    let admin = bound.admin.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, "admin listening (GET /metrics)");
+        }
+        let stop = stop_admin.clone();
+        tokio::spawn(admin::serve(
+            listener,
+            async move { stop.cancelled().await },
+        ))
+    });
+
     shutdown.await;
     tracing::info!(
         delay_secs = config.shutdown_delay_secs,
@@ -188,6 +216,11 @@ pub async fn run(
     }
     if let Some(health_listener) = health_listener {
         health_listener.shutdown(HEALTH_CLOSE_TIMEOUT).await;
+    }
+    // Metrics stay scrapable through the drain.
+    stop_admin.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
     }
     stop_watching.cancel();
     Ok(())

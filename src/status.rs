@@ -8,12 +8,15 @@
 //! sent one). Client-correctable errors carry Cognito's message; server-side
 //! errors carry a generic message, and their detail is logged here instead.
 
-use std::{collections::HashMap, time::Duration};
+use std::{borrow::Cow, collections::HashMap, time::Duration};
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::{CognitoError, Error, ErrorKind};
+use crate::{
+    error::{CognitoError, Error, ErrorKind},
+    telemetry::metrics::metrics,
+};
 
 /// `ErrorInfo.domain` of errors that came from Cognito.
 pub const COGNITO_DOMAIN: &str = "cognito-idp.amazonaws.com";
@@ -86,43 +89,92 @@ pub fn reason_for(code: &str) -> String {
     }
 }
 
+/// The gRPC code an error is answered with (the first column of the table).
+pub fn code_of(err: &Error) -> Code {
+    match &err.kind {
+        ErrorKind::InvalidRequest(_) => Code::InvalidArgument,
+        ErrorKind::MissingToken => Code::Unauthenticated,
+        ErrorKind::Cognito(c) => match answer_for(&c.code) {
+            Answer::PassMessage(code) | Answer::Generic(code, _) => code,
+        },
+        ErrorKind::Unreachable { .. } => Code::Unavailable,
+        ErrorKind::Timeout { .. } => Code::DeadlineExceeded,
+        ErrorKind::UnparseableResponse {
+            http_status: Some(500..=599),
+            ..
+        } => Code::Unavailable,
+        ErrorKind::UnparseableResponse { .. } | ErrorKind::Internal { .. } => Code::Internal,
+        ErrorKind::RateLimited { .. } | ErrorKind::Overloaded { .. } => Code::ResourceExhausted,
+        ErrorKind::CallerNotAllowed { .. } => Code::PermissionDenied,
+    }
+}
+
+/// `ErrorInfo.reason` of an error.
+pub fn reason_of(kind: &ErrorKind) -> Cow<'static, str> {
+    Cow::Borrowed(match kind {
+        ErrorKind::InvalidRequest(_) => "INVALID_FIELD",
+        ErrorKind::MissingToken => "MISSING_ACCESS_TOKEN",
+        ErrorKind::Cognito(c) => return Cow::Owned(reason_for(&c.code)),
+        ErrorKind::Unreachable { .. } => "COGNITO_UNREACHABLE",
+        ErrorKind::Timeout { .. } => "COGNITO_TIMEOUT",
+        ErrorKind::UnparseableResponse { .. } => "UNPARSEABLE_RESPONSE",
+        ErrorKind::Internal { .. } => "INTERNAL",
+        ErrorKind::RateLimited { .. } => "RATE_LIMITED",
+        ErrorKind::Overloaded { .. } => "OVERLOADED",
+        ErrorKind::CallerNotAllowed { .. } => "CALLER_NOT_ALLOWED",
+    })
+}
+
+/// The `reason` label of `cognito_verify_rejected_total` for calls the
+/// service refused itself, before Cognito; `None` for every other error.
+pub fn rejection_of(kind: &ErrorKind) -> Option<&'static str> {
+    match kind {
+        ErrorKind::InvalidRequest(_) => Some("invalid_request"),
+        ErrorKind::MissingToken => Some("missing_token"),
+        ErrorKind::RateLimited { .. } => Some("rate_limited"),
+        ErrorKind::Overloaded { .. } => Some("overloaded"),
+        ErrorKind::CallerNotAllowed { .. } => Some("caller_not_allowed"),
+        _ => None,
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
+        let code = code_of(&err);
+        let reason = reason_of(&err.kind).into_owned();
+        if let Some(rejection) = rejection_of(&err.kind) {
+            metrics().rejected(rejection);
+        }
         let operation = err.operation.as_str();
         let mut metadata = HashMap::from([("operation".to_owned(), operation.to_owned())]);
         let mut details = ErrorDetails::new();
-        let (code, message, reason, domain) = match err.kind {
+        let (message, domain) = match err.kind {
             ErrorKind::InvalidRequest(v) => {
                 let message = format!("invalid {}: {}", v.field, v.description);
                 details.add_bad_request_violation(v.field, v.description);
-                (Code::InvalidArgument, message, "INVALID_FIELD".to_owned(), SERVICE_DOMAIN)
+                (message, SERVICE_DOMAIN)
             }
             ErrorKind::MissingToken => (
-                Code::Unauthenticated,
                 "an access token is required: set access_token or send `authorization: Bearer <token>` metadata".to_owned(),
-                "MISSING_ACCESS_TOKEN".to_owned(),
                 SERVICE_DOMAIN,
             ),
             ErrorKind::Cognito(c) => {
-                let (code, message) = cognito(operation, &c, &mut details);
+                let message = cognito(operation, &c, &mut details);
                 metadata.insert("awsErrorCode".to_owned(), c.code.clone());
                 insert_opt(&mut metadata, "awsRequestId", c.request_id);
                 insert_opt(&mut metadata, "reasonCode", c.reason_code);
-                (code, message, reason_for(&c.code), COGNITO_DOMAIN)
+                (message, COGNITO_DOMAIN)
             }
             ErrorKind::Unreachable { detail } => {
                 tracing::error!(operation, error = %detail, "Cognito unreachable");
-                let message = "Cognito is unreachable".to_owned();
-                (Code::Unavailable, message, "COGNITO_UNREACHABLE".to_owned(), SERVICE_DOMAIN)
+                ("Cognito is unreachable".to_owned(), SERVICE_DOMAIN)
             }
             ErrorKind::Timeout { budget } => (
-                Code::DeadlineExceeded,
                 if budget.is_zero() {
                     "the call's deadline left no time to call Cognito".to_owned()
                 } else {
                     format!("Cognito did not answer within {} ms", budget.as_millis())
                 },
-                "COGNITO_TIMEOUT".to_owned(),
                 SERVICE_DOMAIN,
             ),
             ErrorKind::UnparseableResponse { http_status, request_id, detail } => {
@@ -131,16 +183,11 @@ impl From<Error> for Status {
                 if let Some(s) = http_status {
                     metadata.insert("httpStatus".to_owned(), s.to_string());
                 }
-                let code = match http_status {
-                    Some(500..=599) => Code::Unavailable,
-                    _ => Code::Internal,
-                };
-                let message = "Cognito's response could not be understood".to_owned();
-                (code, message, "UNPARSEABLE_RESPONSE".to_owned(), SERVICE_DOMAIN)
+                ("Cognito's response could not be understood".to_owned(), SERVICE_DOMAIN)
             }
             ErrorKind::Internal { detail } => {
                 tracing::error!(operation, error = %detail, "internal error");
-                (Code::Internal, "internal error".to_owned(), "INTERNAL".to_owned(), SERVICE_DOMAIN)
+                ("internal error".to_owned(), SERVICE_DOMAIN)
             }
             ErrorKind::RateLimited { wait, limit_per_sec } => {
                 details.set_retry_info(Some(wait));
@@ -149,7 +196,7 @@ impl From<Error> for Status {
                     format!("at most {limit_per_sec} calls per second per replica"),
                 );
                 let message = format!("rate limit reached; retry in {} ms", wait.as_millis().max(1));
-                (Code::ResourceExhausted, message, "RATE_LIMITED".to_owned(), SERVICE_DOMAIN)
+                (message, SERVICE_DOMAIN)
             }
             ErrorKind::CallerNotAllowed { caller } => {
                 let message = match &caller {
@@ -157,7 +204,7 @@ impl From<Error> for Status {
                     None => "the client certificate names no caller identity, and only listed callers are allowed".to_owned(),
                 };
                 insert_opt(&mut metadata, "caller", caller);
-                (Code::PermissionDenied, message, "CALLER_NOT_ALLOWED".to_owned(), SERVICE_DOMAIN)
+                (message, SERVICE_DOMAIN)
             }
             ErrorKind::Overloaded { max_concurrent } => {
                 details.set_retry_info(Some(OVERLOAD_RETRY_DELAY));
@@ -165,8 +212,7 @@ impl From<Error> for Status {
                     "rpc:in-flight",
                     format!("at most {max_concurrent} calls in flight per replica"),
                 );
-                let message = "too many calls in flight; retry shortly".to_owned();
-                (Code::ResourceExhausted, message, "OVERLOADED".to_owned(), SERVICE_DOMAIN)
+                ("too many calls in flight; retry shortly".to_owned(), SERVICE_DOMAIN)
             }
         };
         details.set_error_info(reason, domain, metadata);
@@ -174,11 +220,11 @@ impl From<Error> for Status {
     }
 }
 
-/// The code, message and extra details of a Cognito error.
-fn cognito(operation: &str, err: &CognitoError, details: &mut ErrorDetails) -> (Code, String) {
+/// The message and extra details of a Cognito error.
+fn cognito(operation: &str, err: &CognitoError, details: &mut ErrorDetails) -> String {
     let message = err.message.clone().unwrap_or_else(|| err.code.clone());
     match answer_for(&err.code) {
-        Answer::PassMessage(code) => {
+        Answer::PassMessage(_) => {
             match err.code.as_str() {
                 "CodeMismatchException" => {
                     details.add_bad_request_violation("code", message.clone());
@@ -198,9 +244,9 @@ fn cognito(operation: &str, err: &CognitoError, details: &mut ErrorDetails) -> (
                 _ => {}
             }
             tracing::debug!(operation, aws.error_code = %err.code, aws.request_id = err.request_id.as_deref(), "Cognito rejected the call");
-            (code, message)
+            message
         }
-        Answer::Generic(code, generic) => {
+        Answer::Generic(_, generic) => {
             tracing::error!(
                 operation,
                 aws.error_code = %err.code,
@@ -208,7 +254,7 @@ fn cognito(operation: &str, err: &CognitoError, details: &mut ErrorDetails) -> (
                 error = %err.detail,
                 "Cognito call failed",
             );
-            (code, generic.to_owned())
+            generic.to_owned()
         }
     }
 }

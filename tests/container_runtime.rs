@@ -319,6 +319,8 @@ async fn serves_read_only_as_nonroot_without_home_or_credentials() {
         &url,
         "--shutdown-delay-secs",
         "0",
+        "--admin-listen",
+        "127.0.0.1:0",
     ];
     let env = [
         ("COGNITO_VERIFY_DRAIN_TIMEOUT_SECS", "5"),

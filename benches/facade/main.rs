@@ -21,6 +21,7 @@ mod flood;
 mod load;
 mod procs;
 mod scenarios;
+mod traces;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -106,14 +107,14 @@ async fn main() {
     let seed = dir.join("seed.json");
     std::fs::write(&seed, seed_json().to_string()).unwrap();
 
-    let (_backend, backend_url) = procs::backend(&seed, false).await;
+    let (backend_proc, backend_url) = procs::backend(&seed, false).await;
     let tokens = scenarios::sign_in_all(&backend_url).await;
     let (facade, facade_addr, _) = procs::facade(&backend_url, &[]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle_rss_kib = facade.rss_kib().0;
 
     let direct = Target::Direct(load::sdk(&backend_url).await);
-    let (_constant_backend, constant_url) = procs::backend(&seed, true).await;
+    let (constant_backend_proc, constant_url) = procs::backend(&seed, true).await;
     let (constant_facade, constant_addr, _) = procs::facade(&constant_url, &[]).await;
 
     // Warm up connections and code paths.
@@ -189,6 +190,7 @@ async fn main() {
     }
     drop(facade);
     drop(constant_facade);
+    let trace_cost = traces::cost(&plan, &constant_url, &tokens).await;
 
     let mut overload = scenarios::overload(&plan, &backend_url, &tokens).await;
     let (floods, flood_checks) = flood::run(&backend_url, &tokens[0], plan.flood).await;
@@ -201,6 +203,7 @@ async fn main() {
         idle_rss_kib,
         overload: &overload,
         floods: &floods,
+        trace_cost: &trace_cost,
     };
     report.print();
     let json = report.json();
@@ -208,6 +211,9 @@ async fn main() {
     std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     println!("\nJSON: {}", out.display());
     let _ = std::fs::remove_dir_all(&dir);
+    // `exit` skips destructors: stop the backends first.
+    drop(backend_proc);
+    drop(constant_backend_proc);
 
     let failed: Vec<_> = overload.checks.iter().filter(|c| !c.passed).collect();
     if failed.is_empty() {
@@ -223,7 +229,7 @@ async fn main() {
 }
 
 /// CPU time per request, in microseconds.
-fn per_request(cpu: Duration, stats: &Stats) -> f64 {
+pub fn per_request(cpu: Duration, stats: &Stats) -> f64 {
     cpu.as_secs_f64() * 1e6 / stats.requests.max(1) as f64
 }
 

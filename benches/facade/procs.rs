@@ -192,6 +192,8 @@ pub async fn facade(backend_url: &str, extra: &[&str]) -> (Proc, String, Duratio
         "0",
         "--log-format",
         "json",
+        "--admin-listen",
+        "off",
     ];
     args.extend_from_slice(extra);
     let proc = Proc::spawn(&args);

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::{flood::Flood, load::Rpc, scenarios::Overload, Plan, Run};
+use crate::{flood::Flood, load::Rpc, scenarios::Overload, traces::TraceCost, Plan, Run};
 
 pub struct Report<'a> {
     pub plan: &'a Plan,
@@ -11,6 +11,7 @@ pub struct Report<'a> {
     pub idle_rss_kib: u64,
     pub overload: &'a Overload,
     pub floods: &'a [Flood],
+    pub trace_cost: &'a TraceCost,
 }
 
 /// A target: its name, the figure, and whether it was met.
@@ -67,6 +68,15 @@ impl Report<'_> {
             name: format!("RSS with {} in flight <= 100 MiB", self.overload.in_flight),
             figure: format!("{:.1} MiB", mib(peak)),
             met: peak <= 100 * 1024,
+        });
+        let c = self.trace_cost;
+        t.push(Target {
+            name: "trace export at full sampling: CPU per request <= 1.15 x off".into(),
+            figure: format!(
+                "x{:.2} ({:.0} vs {:.0} us)",
+                c.ratio, c.on_median, c.off_median
+            ),
+            met: c.ratio <= 1.15,
         });
         let startup = self
             .overload
@@ -167,6 +177,16 @@ impl Report<'_> {
             o.sigterm_stats.outcomes, o.sigterm_exit_ms
         );
         println!("  start to SERVING: {:?} ms", o.startup_ms);
+        let c = self.trace_cost;
+        println!(
+            "\ntrace export (facade-constant, Get, {} callers): off {:?} us/req, on (always_on) {:?} us/req; median x{:.2}; {} spans exported for {} requests",
+            c.concurrency,
+            c.off_cpu_us_per_request.iter().map(|v| v.round()).collect::<Vec<_>>(),
+            c.on_cpu_us_per_request.iter().map(|v| v.round()).collect::<Vec<_>>(),
+            c.ratio,
+            c.spans_exported,
+            c.requests_on,
+        );
         println!("\nconnection flood (default settings, connections held open):");
         for f in self.floods {
             println!(
@@ -214,6 +234,7 @@ impl Report<'_> {
             "idle_rss_kib": self.idle_rss_kib,
             "overload": self.overload,
             "connection_flood": self.floods,
+            "trace_export": self.trace_cost,
             "targets": targets,
         })
     }

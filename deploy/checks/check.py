@@ -1,6 +1,6 @@
 """scripts/check-deploy's checks of the deployment files.
 
-    check.py schemas FILE               strict Kubernetes / Certificate schemas
+    check.py schemas FILE               strict Kubernetes and CRD (Certificate, ServiceMonitor, PrometheusRule) schemas
     check.py invariants FILE [--tls]    what the manifests promise (invariants.py)
     check.py self-test DEV PRODUCTION   the checks themselves catch breakage
     check.py context                    .dockerignore, Dockerfile and Cargo.toml agree
@@ -24,12 +24,12 @@ SOURCES = "src/**/*.rs"
 
 
 def known_vars():
-    """Every COGNITO_VERIFY_* variable the binary reads: the `env = "..."`
-    of its clap arguments."""
+    """Every COGNITO_VERIFY_* and OTEL_* variable the binary reads: the
+    `env = "..."` of its clap arguments."""
     found = set()
     for path in glob.glob(SOURCES, recursive=True):
         with open(path, encoding="utf-8") as f:
-            found |= set(re.findall(r'env\s*=\s*"(COGNITO_VERIFY_[A-Z0-9_]+)"', f.read()))
+            found |= set(re.findall(r'env\s*=\s*"((?:COGNITO_VERIFY|OTEL)_[A-Z0-9_]+)"', f.read()))
     return found
 
 

@@ -1,5 +1,6 @@
 """What the manifests promise, checked on the rendered objects: security,
-selection, scaling and ports here; how the facade serves in serving.py.
+selection, scaling and ports here; how the facade serves in serving.py; how
+Prometheus finds its metrics in monitoring.py.
 
 Every check takes a Render and returns a list of problems (an empty list:
 the check holds). CHECKS lists them in the order they are reported;
@@ -7,6 +8,7 @@ selftest.py breaks a good render in memory and asserts that the matching
 check notices.
 """
 
+import monitoring
 import serving
 from render import (
     COMPONENT,
@@ -257,6 +259,7 @@ CHECKS = [
     serving.check_probes,
     serving.check_tls,
     serving.check_network_policy,
+    monitoring.check_metrics,
     check_images,
 ]
 

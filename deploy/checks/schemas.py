@@ -6,9 +6,13 @@ offline. For a kind it has no schema for, the library raises
 SchemaNotFoundError and its command line only *warns* and exits 0, so a
 mistyped apiVersion would pass unseen: here that is a failure.
 
-CRD kinds have no schema in that package. The one we use, cert-manager's
-Certificate (cert-manager.io/v1), is checked against CERTIFICATE below: a
-strict subset of its CRD's schema, the fields a server certificate needs.
+CRD kinds have no schema in that package. Those we use are checked against
+strict subsets of their CRDs' schemas below, the fields we use (anything
+else is an error, as an unknown field would be): cert-manager's Certificate
+(cert-manager.io/v1), the fields a server certificate needs; the
+Prometheus Operator's ServiceMonitor and PrometheusRule
+(monitoring.coreos.com/v1), the fields of a plain HTTP scrape and of
+alerting and recording rules.
 """
 
 import jsonschema
@@ -109,8 +113,155 @@ CERTIFICATE = {
     },
 }
 
+# The Prometheus Operator's duration (monitoringv1.Duration), e.g. 30s, 1h30m.
+_PROM_DURATION = {
+    "type": "string",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
+_NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+_METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "name": _NAME,
+        "namespace": {"type": "string"},
+        "labels": _LABELS,
+        "annotations": _LABELS,
+    },
+}
+_LABEL_SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "matchLabels": _LABELS,
+        "matchExpressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "operator"],
+                "additionalProperties": False,
+                "properties": {
+                    "key": {"type": "string"},
+                    "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+                    "values": _STRINGS,
+                },
+            },
+        },
+    },
+}
+
+SERVICE_MONITOR = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["selector", "endpoints"],
+            "additionalProperties": False,
+            "properties": {
+                "jobLabel": {"type": "string"},
+                "targetLabels": _STRINGS,
+                "podTargetLabels": _STRINGS,
+                "selector": _LABEL_SELECTOR,
+                "namespaceSelector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"any": {"type": "boolean"}, "matchNames": _STRINGS},
+                },
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["port"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "port": {"type": "string", "minLength": 1},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "scheme": {"enum": ["http", "https"]},
+                            "interval": _PROM_DURATION,
+                            "scrapeTimeout": _PROM_DURATION,
+                            "honorLabels": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+_RULE = {
+    "type": "object",
+    "required": ["expr"],
+    "additionalProperties": False,
+    # Exactly one of alert and record; annotations and `for` only on alerts.
+    "oneOf": [
+        {"required": ["alert"], "not": {"required": ["record"]}},
+        {
+            "required": ["record"],
+            "not": {
+                "anyOf": [
+                    {"required": ["alert"]},
+                    {"required": ["for"]},
+                    {"required": ["annotations"]},
+                ]
+            },
+        },
+    ],
+    "properties": {
+        "alert": {"type": "string", "minLength": 1},
+        "record": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+        "expr": {"type": "string", "minLength": 1},
+        "for": _PROM_DURATION,
+        "keep_firing_for": _PROM_DURATION,
+        "labels": _LABELS,
+        "annotations": _LABELS,
+    },
+}
+
+PROMETHEUS_RULE = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": _PROM_DURATION,
+                            "rules": {"type": "array", "minItems": 1, "items": _RULE},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
 # Custom kinds checked here instead of by kubernetes-validate.
-CUSTOM = {("cert-manager.io/v1", "Certificate"): CERTIFICATE}
+CUSTOM = {
+    ("cert-manager.io/v1", "Certificate"): CERTIFICATE,
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE,
+}
 
 
 def validate(docs, versions=VERSIONS):

@@ -42,6 +42,10 @@ def _pop(mapping, key):
     mapping.pop(key)
 
 
+def _port(container, port_name):
+    return next(p for p in container["ports"] if p["name"] == port_name)
+
+
 # (which render, what breaks, the check that must notice, a word its message contains)
 MUTATIONS = [
     (
@@ -221,6 +225,104 @@ MUTATIONS = [
         "more than labelled clients",
     ),
     (
+        "production",
+        "metrics port is not the admin listen port",
+        lambda d: _port(_serve(d), "metrics").update(containerPort=9465),
+        "check_facade_config",
+        "COGNITO_VERIFY_ADMIN_LISTEN",
+    ),
+    (
+        "production",
+        "a mistyped OpenTelemetry variable",
+        lambda d: _config(d).update(
+            OTEL_EXPORTER_OTLP_ENDPIONT=_config(d).pop("OTEL_EXPORTER_OTLP_ENDPOINT")
+        ),
+        "check_facade_config",
+        "OTEL_EXPORTER_OTLP_ENDPIONT",
+    ),
+    (
+        "production",
+        "metrics Service speaks gRPC",
+        lambda d: _get(d, "Service", "cognito-verify-metrics")["spec"]["ports"][0].update(
+            appProtocol="grpc"
+        ),
+        "check_tls",
+        "port metrics appProtocol",
+    ),
+    (
+        "dev",
+        "metrics open to every namespace",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][1]["from"][
+            0
+        ].update(namespaceSelector={}),
+        "check_network_policy",
+        "named namespaces to the metrics port",
+    ),
+    (
+        "production",
+        "clients may scrape",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0]["ports"].append(
+            {"protocol": "TCP", "port": "metrics"}
+        ),
+        "check_network_policy",
+        "clients may reach ports",
+    ),
+    (
+        "dev",
+        "Prometheus cannot reach the metrics port",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"].pop(1),
+        "check_network_policy",
+        "metrics port",
+    ),
+    (
+        "production",
+        "no egress to the OpenTelemetry collector",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["egress"].pop(),
+        "check_network_policy",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ),
+    (
+        "production",
+        "the collector moved to another namespace",
+        lambda d: _config(d).update(
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://otel-collector.tracing:4317"
+        ),
+        "check_network_policy",
+        "otel-collector.tracing",
+    ),
+    (
+        "dev",
+        "scrape annotation names another port",
+        lambda d: _facade(d)["spec"]["template"]["metadata"]["annotations"].update(
+            {"prometheus.io/port": "50051"}
+        ),
+        "check_metrics",
+        "prometheus.io/port",
+    ),
+    (
+        "production",
+        "ServiceMonitor selects every facade Service",
+        lambda d: _pop(
+            _get(d, "ServiceMonitor")["spec"]["selector"]["matchLabels"], "cognito-verify/metrics"
+        ),
+        "check_metrics",
+        "not exactly one",
+    ),
+    (
+        "production",
+        "ServiceMonitor names a port the Service lacks",
+        lambda d: _get(d, "ServiceMonitor")["spec"]["endpoints"][0].update(port="http-metrics"),
+        "check_metrics",
+        "http-metrics",
+    ),
+    (
+        "production",
+        "ServiceMonitor job is not the alerts' job",
+        lambda d: _pop(_get(d, "ServiceMonitor")["spec"], "jobLabel"),
+        "check_metrics",
+        "cognito-verify-metrics",
+    ),
+    (
         "dev",
         "an untagged image",
         lambda d: _serve(d).update(image="cognito-verify"),
@@ -245,6 +347,30 @@ SCHEMA_MUTATIONS = [
         "unknown Certificate field",
         lambda d: _get(d, "Certificate")["spec"].update(dnsName=["x"]),
         "dnsName",
+    ),
+    (
+        "unknown ServiceMonitor field",
+        lambda d: _get(d, "ServiceMonitor")["spec"]["endpoints"][0].update(scrapeInterval="30s"),
+        "scrapeInterval",
+    ),
+    (
+        "ServiceMonitor scheme in capitals",
+        lambda d: _get(d, "ServiceMonitor")["spec"]["endpoints"][0].update(scheme="HTTP"),
+        "HTTP",
+    ),
+    (
+        "PrometheusRule `for` in words",
+        lambda d: _get(d, "PrometheusRule")["spec"]["groups"][0]["rules"][0].update(
+            {"for": "10 minutes"}
+        ),
+        "10 minutes",
+    ),
+    (
+        "PrometheusRule rule both alert and record",
+        lambda d: _get(d, "PrometheusRule")["spec"]["groups"][0]["rules"][0].update(
+            record="cognito_verify:errors"
+        ),
+        "groups.0.rules.0: {'alert'",
     ),
     (
         "wrong Certificate key algorithm",

@@ -17,6 +17,12 @@ from render import (
 )
 
 DEFAULT_LISTEN_PORT = 50051
+DEFAULT_ADMIN_LISTEN = "0.0.0.0:9464"  # serve's default: metrics on
+# Variables of these prefixes must be ones the binary reads (a typo in one
+# would be ignored silently).
+CHECKED_PREFIXES = ("COGNITO_VERIFY_", "OTEL_")
+# Variables that name an OTLP/gRPC endpoint the facade sends to.
+OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 CLIENT_LABEL = {"cognito-verify/client": "true"}
 # The files cert-manager writes into a Certificate's Secret, by variable.
 TLS_FILES = {
@@ -27,15 +33,16 @@ TLS_FILES = {
 
 
 def check_facade_config(r):
-    """Settings: every container sets only COGNITO_VERIFY_* variables the
-    binary reads; the facade has a region, a JSON log, listen ports that are
-    its container's, requests and a memory limit, and a termination grace
-    period above shutdown delay + drain timeout, both set explicitly."""
+    """Settings: every container sets only COGNITO_VERIFY_* and OTEL_*
+    variables the binary reads; the facade has a region, a JSON log, listen
+    ports that are its container's (gRPC, health, metrics), requests and a
+    memory limit, and a termination grace period above shutdown delay +
+    drain timeout, both set explicitly."""
     problems = []
     for w in r.workloads():
         for c in containers(w):
             env = r.config(w, c)[0]
-            for var in sorted(v for v in env if v.startswith("COGNITO_VERIFY_")):
+            for var in sorted(v for v in env if v.startswith(CHECKED_PREFIXES)):
                 if r.known_vars and var not in r.known_vars:
                     problems.append(f"{ref(w)}: {var} is not a variable cognito-verify reads")
     for d in r.facades():
@@ -79,6 +86,13 @@ def check_facade_config(r):
             )
         if "health" in ports and health is None:
             problems.append(f"{ref(d)}: a health port without COGNITO_VERIFY_HEALTH_LISTEN")
+        admin = port_of(env.get("COGNITO_VERIFY_ADMIN_LISTEN", DEFAULT_ADMIN_LISTEN))
+        if admin is not None and ports.get("metrics") != admin:
+            problems.append(
+                f"{ref(d)}: container port metrics {ports.get('metrics')} is not COGNITO_VERIFY_ADMIN_LISTEN's {admin}"
+            )
+        if "metrics" in ports and admin is None:
+            problems.append(f"{ref(d)}: a metrics port with COGNITO_VERIFY_ADMIN_LISTEN off")
         res = c.get("resources") or {}
         for where, key in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")):
             if key not in (res.get(where) or {}):
@@ -119,8 +133,10 @@ def check_probes(r):
 def check_tls(r, expect_tls=False):
     """With TLS: the three files are in a read-only mount (no subPath: it
     would never see a renewal) of the Secret a Certificate writes, named as
-    cert-manager names them; the Certificate covers both Services' names;
-    Services say `grpc`. Without: Services say `kubernetes.io/h2c`."""
+    cert-manager names them; the Certificate covers the names of the
+    Services of the gRPC port; they say `grpc`. Without: they say
+    `kubernetes.io/h2c`. The metrics port (plaintext either way) says
+    `http`."""
     problems = []
     certs = {(c["spec"].get("secretName"), namespace(c)): c for c in r.of("Certificate")}
     for d in r.facades():
@@ -133,14 +149,25 @@ def check_tls(r, expect_tls=False):
             problems.append(
                 f"{ref(d)}: TLS with client certificates expected, not all of {sorted(TLS_FILES)} set"
             )
-        services = [
-            s for s in r.of("Service") if r.selected(service_selector(s), namespace(s)) == [d]
-        ]
-        for s in services:
+        services = []
+        for s in r.of("Service"):
+            if r.selected(service_selector(s), namespace(s)) != [d]:
+                continue
+            grpc_ports = 0
             for p in s["spec"].get("ports") or []:
-                want = "grpc" if tls else "kubernetes.io/h2c"
+                target = _target_port(p, c)
+                if target == container_ports(c).get("grpc"):
+                    want, grpc_ports = ("grpc" if tls else "kubernetes.io/h2c"), grpc_ports + 1
+                elif target == container_ports(c).get("metrics"):
+                    want = "http"
+                else:
+                    continue
                 if p.get("appProtocol") != want:
-                    problems.append(f"{ref(s)}: appProtocol {p.get('appProtocol')!r}, not {want!r}")
+                    problems.append(
+                        f"{ref(s)}: port {p.get('name')} appProtocol {p.get('appProtocol')!r}, not {want!r}"
+                    )
+            if grpc_ports:
+                services.append(s)
         if not tls:
             continue
         volumes = {v["name"]: v for v in pod_spec(d).get("volumes") or []}
@@ -190,10 +217,72 @@ def check_tls(r, expect_tls=False):
     return problems
 
 
+def _target_port(service_port, container):
+    """The container port number a Service port sends to."""
+    target = service_port.get("targetPort", service_port.get("port"))
+    return container_ports(container).get(target) if isinstance(target, str) else target
+
+
+def _egress_problem(r, np, d, endpoint, what):
+    """Why the policy's egress does not let the facade reach `endpoint`
+    (`scheme://host:port`), or None. A Service of the render: a rule whose
+    peer selects its pods, on their port. Another namespace's Service
+    (`name.namespace[.svc...]`): a rule naming that namespace by its
+    kubernetes.io/metadata.name label, on the port. Anything else: a rule
+    to any address on the port."""
+    scheme, _, rest = endpoint.partition("://")
+    host = rest.split("/", 1)[0]
+    port = port_of(host) or (443 if scheme == "https" else 80)
+    labels_ = host.split(":")[0].split(".")
+    egress = np["spec"].get("egress") or []
+    ns = labels_[1] if len(labels_) > 1 else namespace(d)
+    svc = r.find("Service", labels_[0], namespace(d)) if ns == namespace(d) else None
+    if svc is not None:
+        backends = r.selected(service_selector(svc), namespace(svc))
+        target = next((p for p in svc["spec"]["ports"] if p["port"] == port), {}).get(
+            "targetPort", port
+        )
+        if isinstance(target, str):
+            target = next(
+                (container_ports(c2).get(target) for w in backends for c2 in containers(w)),
+                None,
+            )
+        ok = any(
+            any(
+                r.selected(peer.get("podSelector"), namespace(np)) == backends
+                for peer in rule.get("to") or []
+            )
+            and any(p.get("port") == target for p in rule.get("ports") or [])
+            for rule in egress
+        )
+        port = target
+    elif len(labels_) in (2, 3, 5) and labels_[2:] in ([], ["svc"], ["svc", "cluster", "local"]):
+        ok = any(
+            any(
+                ((peer.get("namespaceSelector") or {}).get("matchLabels") or {}).get(
+                    "kubernetes.io/metadata.name"
+                )
+                == ns
+                for peer in rule.get("to") or []
+            )
+            and any(p.get("port") == port for p in rule.get("ports") or [])
+            for rule in egress
+        )
+    else:
+        ok = any(
+            not rule.get("to") and any(p.get("port") == port for p in rule.get("ports") or [])
+            for rule in egress
+        )
+    if ok:
+        return None
+    return f"{ref(np)}: egress does not allow the {what} {endpoint} (port {port})"
+
+
 def check_network_policy(r):
     """The facade takes gRPC from labelled clients in any namespace and the
-    health port (if any); it sends DNS, HTTPS, and, when its Cognito endpoint
-    is a Service of the render, that Service's pods and port."""
+    health port (if any), and the metrics port (if any) from named
+    namespaces only; it sends DNS, HTTPS, and what its Cognito endpoint and
+    OTLP endpoint need (see _egress_problem)."""
     problems = []
     for d in r.facades():
         policies = [
@@ -209,23 +298,35 @@ def check_network_policy(r):
             problems.append(f"{ref(np)}: policyTypes is not Ingress and Egress")
         c = facade_container(d)
         want = {"grpc"} | ({"health"} if "health" in container_ports(c or {}) else set())
-        from_clients = set()
+        from_clients, from_monitoring = set(), set()
         for rule in np["spec"].get("ingress") or []:
             peers = rule.get("from") or []
+            ports = {p.get("port") for p in rule.get("ports") or []}
             if peers and all(
                 p.get("namespaceSelector") == {}
                 and p.get("podSelector") == {"matchLabels": CLIENT_LABEL}
                 for p in peers
             ):
-                from_clients |= {p.get("port") for p in rule.get("ports") or []}
+                from_clients |= ports
+            elif (
+                peers
+                and ports == {"metrics"}
+                and all((p.get("namespaceSelector") or {}).get("matchLabels") for p in peers)
+            ):
+                # Prometheus: the metrics port only, from namespaces named
+                # by their labels (never `{}`: every namespace).
+                from_monitoring |= ports
             else:
                 problems.append(
-                    f"{ref(np)}: an ingress rule admits more than labelled clients: {rule}"
+                    f"{ref(np)}: an ingress rule admits more than labelled clients (or than "
+                    f"named namespaces to the metrics port): {rule}"
                 )
         if from_clients != want:
             problems.append(
                 f"{ref(np)}: clients may reach ports {sorted(from_clients)}, not {sorted(want)}"
             )
+        if "metrics" in container_ports(c or {}) and not from_monitoring:
+            problems.append(f"{ref(np)}: no ingress rule lets Prometheus reach the metrics port")
         egress = np["spec"].get("egress") or []
         allowed = {
             (p.get("protocol", "TCP"), p.get("port"))
@@ -238,31 +339,13 @@ def check_network_policy(r):
                 problems.append(f"{ref(np)}: egress lacks {need[0]} {need[1]}")
         env = r.config(d, c)[0] if c else {}
         endpoint = env.get("COGNITO_VERIFY_COGNITO_ENDPOINT", "")
-        host = endpoint.split("://", 1)[-1].split("/", 1)[0]
-        svc = (
-            r.find("Service", host.split(":")[0].split(".")[0], namespace(d)) if endpoint else None
-        )
-        if svc is not None:
-            port = port_of(host) or 80
-            backends = r.selected(service_selector(svc), namespace(svc))
-            target = next((p for p in svc["spec"]["ports"] if p["port"] == port), {}).get(
-                "targetPort", port
-            )
-            if isinstance(target, str):
-                target = next(
-                    (container_ports(c2).get(target) for w in backends for c2 in containers(w)),
-                    None,
-                )
-            ok = any(
-                any(
-                    r.selected(peer.get("podSelector"), namespace(np)) == backends
-                    for peer in rule.get("to") or []
-                )
-                and any(p.get("port") == target for p in rule.get("ports") or [])
-                for rule in egress
-            )
-            if not ok:
-                problems.append(
-                    f"{ref(np)}: egress does not allow the Cognito endpoint {endpoint} (pod port {target})"
-                )
+        if endpoint:
+            why = _egress_problem(r, np, d, endpoint, "Cognito endpoint")
+            if why:
+                problems.append(why)
+        for var in OTLP_ENDPOINTS:
+            if env.get(var):
+                why = _egress_problem(r, np, d, env[var], f"{var}")
+                if why:
+                    problems.append(why)
     return problems

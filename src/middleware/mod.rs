@@ -5,7 +5,7 @@ mod caller;
 mod gate;
 mod load_shed;
 mod rate_limit;
-mod trace;
+pub mod trace;
 
 use std::{convert::Infallible, future::Future, pin::Pin};
 
@@ -22,6 +22,7 @@ pub use rate_limit::{RateLimitLayer, RateLimits};
 pub use trace::TraceLayer;
 
 use crate::{
+    audit::Entry,
     config::ServeConfig,
     error::{Error, ErrorKind, Operation},
 };
@@ -58,8 +59,10 @@ pub fn layers(config: &ServeConfig) -> ServiceBuilder<Layers> {
 }
 
 /// An immediate gRPC error response for `operation`, built by the one
-/// error-to-status mapping.
-fn reject(operation: Operation, kind: ErrorKind) -> ResponseFuture {
-    let response = Status::from(Error::new(operation, kind)).into_http();
-    Box::pin(std::future::ready(Ok(response)))
+/// error-to-status mapping, and its audit event.
+fn reject(operation: Operation, kind: ErrorKind, request: &http::Request<Body>) -> ResponseFuture {
+    let audit = Entry::start(operation, request.extensions());
+    let status = Status::from(Error::new(operation, kind));
+    audit.finish(Err(&status));
+    Box::pin(std::future::ready(Ok(status.into_http())))
 }

@@ -1,8 +1,13 @@
-//! One span per RPC with the method, the peer's address, the caller identity
-//! (from its client certificate, with mTLS), the gRPC status code, the latency
-//! and the AWS request id (recorded by the Cognito client), and one event when
-//! the RPC ends. Never the request or its metadata: they carry the access token and
-//! the code.
+//! One server span per RPC, continuing the caller's W3C trace, and the RPC's
+//! metrics. The span carries the RPC (`rpc.service`, `rpc.method`), the
+//! peer's address, the caller identity (from its client certificate, with
+//! mTLS), the gRPC status code, the latency, the AWS request id (recorded by
+//! the Cognito client) and the trace and span ids that join the log line to
+//! the trace. With traces exported it also carries the OpenTelemetry RPC
+//! conventions (kind server, `rpc.system`, `rpc.grpc.status_code`,
+//! `server.*`) and an error status for server-side faults only. One event
+//! is logged when the RPC ends. Never the request or its metadata: they
+//! carry the access token and the code.
 //!
 //! Written here rather than taken from tower-http: its gRPC classifier logs
 //! every non-OK status as a failure, while a wrong code or an expired token is
@@ -14,12 +19,23 @@ use std::{
     time::Instant,
 };
 
+use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use tonic::{body::Body, Code};
 use tower::{Layer, Service};
-use tracing::{field::Empty, Instrument};
+use tracing::{field::display, field::Empty, Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::ResponseFuture;
-use crate::transport::Peer;
+use crate::{
+    error::Operation,
+    telemetry::{self, metrics::metrics, propagation},
+    transport::Peer,
+};
+
+/// The trace id of an RPC, in the request's extensions for the handler and
+/// the audit trail (present when the caller sent one or traces are on).
+#[derive(Debug, Clone, Copy)]
+pub struct RpcTraceId(pub TraceId);
 
 /// Adds [`Trace`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,35 +68,40 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let peer = Peer::of(&req);
-        let span = tracing::info_span!(
-            "rpc",
-            rpc.method = req.uri().path(),
-            client.address = peer.map(|p| tracing::field::display(p.remote_addr().ip())),
-            caller = peer.and_then(Peer::identity),
-            grpc.code = Empty,
-            latency_us = Empty,
-            aws.request_id = Empty,
-        );
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
         let start = Instant::now();
+        let op = Operation::from_grpc_path(req.uri().path());
+        let span = server_span(&req);
+        if let Some(trace_id) = link_to_caller(&span, req.headers()) {
+            req.extensions_mut().insert(RpcTraceId(trace_id));
+        }
+        let in_flight = op.map(|op| {
+            metrics().rpc_started(op);
+            metrics().in_flight()
+        });
         let future = {
             let _entered = span.enter();
             self.inner.call(req)
         };
         Box::pin(async move {
             let Ok(response) = future.instrument(span.clone()).await;
-            // A unary error is a trailers-only response: grpc-status is in the
-            // headers. A unary success carries it in the trailers, as 0.
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<i32>().ok())
-                .map_or(Code::Ok, Code::from_i32);
-            let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            span.record("grpc.code", format!("{code:?}"));
-            span.record("latency_us", latency_us);
+            drop(in_flight);
+            let code = status_code(&response);
+            let elapsed = start.elapsed();
+            if let Some(op) = op {
+                metrics().rpc_handled(op, code, elapsed);
+            }
+            span.record("grpc.code", code_name(code));
+            span.record(
+                "latency_us",
+                i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
+            );
+            if telemetry::traces_on() {
+                span.record("rpc.grpc.status_code", code as i64);
+                if is_error_status(code) {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
             let _entered = span.enter();
             if is_server_fault(code) {
                 tracing::warn!("rpc failed");
@@ -92,10 +113,123 @@ where
     }
 }
 
-/// Codes that say this service or Cognito failed, not the caller.
+/// The span of one RPC. The OpenTelemetry fields exist only when traces are
+/// exported: otherwise they would only lengthen every log line.
+fn server_span(req: &http::Request<Body>) -> Span {
+    let path = req.uri().path();
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""));
+    let peer = Peer::of(req);
+    let client = peer.map(|p| display(p.remote_addr().ip()));
+    let caller = peer.and_then(Peer::identity);
+    if !telemetry::traces_on() {
+        return tracing::info_span!(
+            "rpc",
+            rpc.service = service,
+            rpc.method = method,
+            client.address = client,
+            caller,
+            trace_id = Empty,
+            grpc.code = Empty,
+            latency_us = Empty,
+            aws.request_id = Empty,
+        );
+    }
+    let local = peer.and_then(Peer::local_addr);
+    tracing::info_span!(
+        "rpc",
+        otel.name = path.trim_start_matches('/'),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = Empty,
+        server.address = local.map(|a| display(a.ip())),
+        server.port = local.map(|a| i64::from(a.port())),
+        client.address = client,
+        client.port = peer.map(|p| i64::from(p.remote_addr().port())),
+        caller,
+        trace_id = Empty,
+        span_id = Empty,
+        grpc.code = Empty,
+        latency_us = Empty,
+        aws.request_id = Empty,
+    )
+}
+
+/// Makes the span a child of the caller's (from `traceparent`) and records
+/// the trace id, and with traces on the span id, for the log line. Returns
+/// the trace id, if there is one.
+fn link_to_caller(span: &Span, headers: &http::HeaderMap) -> Option<TraceId> {
+    let caller = propagation::extract(headers);
+    if !telemetry::traces_on() {
+        let remote = propagation::remote_span_context(&caller)?;
+        span.record("trace_id", display(remote.trace_id()));
+        return Some(remote.trace_id());
+    }
+    // Before the span starts: sampling sees the caller's decision.
+    let _ = span.set_parent(caller);
+    let context = span.context();
+    let ours = context.span().span_context().clone();
+    if !ours.is_valid() {
+        return None;
+    }
+    span.record("trace_id", display(ours.trace_id()));
+    span.record("span_id", display(ours.span_id()));
+    Some(ours.trace_id())
+}
+
+/// The status of a unary response: in the headers of a trailers-only error
+/// response; a success carries it in the trailers, as 0.
+fn status_code(response: &http::Response<Body>) -> Code {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(Code::Ok, Code::from_i32)
+}
+
+/// The code as tonic's `Debug` spells it, without formatting per RPC.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "Ok",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// Codes that say this service or Cognito failed, not the caller (logged at
+/// WARN).
 fn is_server_fault(code: Code) -> bool {
     matches!(
         code,
         Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss | Code::Unimplemented
+    )
+}
+
+/// Codes that mark a span as failed: server-side faults, the caller's
+/// deadline included; never a wrong code or an expired token.
+pub fn is_error_status(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::Internal | Code::DeadlineExceeded | Code::Unknown
     )
 }

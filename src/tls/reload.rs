@@ -21,6 +21,7 @@ use super::{
     files::{Contents, Loaded, TlsError, TlsFiles},
     identity,
 };
+use crate::telemetry::metrics::metrics;
 
 /// What a reload check did.
 #[derive(Debug)]
@@ -140,11 +141,17 @@ impl Reloader {
 }
 
 fn log_loaded(files: &TlsFiles, loaded: &Loaded, message: &'static str) {
-    let expires_in_secs =
-        identity::not_after(&loaded.leaf).map(|at| match at.duration_since(SystemTime::now()) {
-            Ok(left) => i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
-            Err(past) => -i64::try_from(past.duration().as_secs()).unwrap_or(i64::MAX),
-        });
+    let not_after = identity::not_after(&loaded.leaf);
+    if let Some(secs) = not_after
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+    {
+        metrics().tls_certificate_expires(secs);
+    }
+    let expires_in_secs = not_after.map(|at| match at.duration_since(SystemTime::now()) {
+        Ok(left) => i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+        Err(past) => -i64::try_from(past.duration().as_secs()).unwrap_or(i64::MAX),
+    });
     let cert = files.cert.display().to_string();
     let mtls = files.client_ca.is_some();
     match expires_in_secs {

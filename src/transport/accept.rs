@@ -12,6 +12,7 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{connection, Shared};
+use crate::telemetry::metrics::metrics;
 
 /// At most one warning per this interval while connections are refused.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -44,6 +45,7 @@ pub(super) async fn run(
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             drop(tcp);
+            metrics().connection_refused();
             refused += 1;
             if last_warning.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
                 last_warning = Some(Instant::now());

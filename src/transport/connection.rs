@@ -35,7 +35,7 @@ use tonic::{body::Body, service::Routes};
 use tower::util::Oneshot;
 
 use super::{peer::Peer, preface::Preface, Shared};
-use crate::tls;
+use crate::{telemetry::metrics::metrics, tls};
 
 /// Serves one accepted connection; the permit is its slot under the bound.
 pub(super) async fn serve(
@@ -45,9 +45,11 @@ pub(super) async fn serve(
     shared: Arc<Shared>,
 ) {
     let _slot = permit;
+    let _open = metrics().connection_opened();
+    let local = tcp.local_addr().ok();
     let deadline = Instant::now() + shared.settings.handshake_timeout;
     let Some(reloader) = &shared.tls else {
-        return run(tcp, Peer::new(remote, None), deadline, &shared).await;
+        return run(tcp, Peer::new(remote, local, None), deadline, &shared).await;
     };
     let acceptor = reloader.acceptor();
     let handshake = tokio::select! {
@@ -71,7 +73,13 @@ pub(super) async fn serve(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .and_then(tls::caller_identity);
-    run(stream, Peer::new(remote, identity), deadline, &shared).await;
+    run(
+        stream,
+        Peer::new(remote, local, identity),
+        deadline,
+        &shared,
+    )
+    .await;
 }
 
 /// Why a connection is being closed.

@@ -11,14 +11,24 @@ pub struct Peer(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     remote: SocketAddr,
+    local: Option<SocketAddr>,
     identity: Option<String>,
 }
 
 impl Peer {
-    /// A peer at `remote`, with the identity of its client certificate if it
-    /// presented one.
-    pub fn new(remote: SocketAddr, identity: Option<String>) -> Self {
-        Self(Arc::new(Inner { remote, identity }))
+    /// A peer at `remote`, connected to our `local` address, with the
+    /// identity of its client certificate if it presented one.
+    pub fn new(remote: SocketAddr, local: Option<SocketAddr>, identity: Option<String>) -> Self {
+        Self(Arc::new(Inner {
+            remote,
+            local,
+            identity,
+        }))
+    }
+
+    /// Our address on this connection.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local
     }
 
     /// The peer's address.

@@ -28,6 +28,11 @@ pub fn command(args: &[&str]) -> Command {
             "--shutdown-delay-secs",
             "0",
         ])
+        .args(if args.contains(&"--admin-listen") {
+            &[][..]
+        } else {
+            &["--admin-listen", "off"][..]
+        })
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

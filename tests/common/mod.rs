@@ -185,6 +185,7 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
     argv.extend_from_slice(&["--cognito-endpoint", endpoint]);
     let defaults = [
         ("--shutdown-delay-secs", "0"),
+        ("--admin-listen", "off"),
         ("--get-code-limit-per-sec", "0"),
         ("--verify-limit-per-sec", "0"),
     ];
@@ -198,7 +199,7 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
         .expect("valid test config")
         .command
     {
-        Command::Serve(config) => config,
+        Command::Serve(config) => *config,
         other => panic!("not serve: {other:?}"),
     }
 }

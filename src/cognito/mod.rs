@@ -6,6 +6,10 @@
 //! the service starts and serves without any. Retries are off (one attempt):
 //! neither operation is idempotent, and the SDK would otherwise retry
 //! LimitExceeded, TooManyRequests and 5xx answers on its own.
+//!
+//! [`observe`] puts each call on a client span and in the metrics.
+
+mod observe;
 
 use std::time::Duration;
 
@@ -26,7 +30,7 @@ use aws_sdk_cognitoidentityprovider::{
 
 use crate::{
     config::ServeConfig,
-    domain::{CodeDelivery, DeliveryMedium, SendCode, VerifyCode},
+    domain::{CodeDelivery, DeliveryMedium, SendCode, Sent, VerifyCode},
     error::{CognitoError, Error, ErrorKind, Operation},
 };
 
@@ -39,6 +43,7 @@ pub struct SetupError(String);
 #[derive(Debug, Clone)]
 pub struct Cognito {
     client: Client,
+    region: String,
     connect_timeout: Duration,
     call_timeout: Duration,
     throttle_retry_delay: Duration,
@@ -66,8 +71,16 @@ impl Cognito {
                 "no AWS region: set --region, COGNITO_VERIFY_REGION or AWS_REGION".to_owned(),
             ));
         }
+        let region = sdk_config
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let client_config = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk_config)
+            .interceptor(observe::HttpStatusOnSpan)
+            .build();
         Ok(Self {
-            client: Client::new(&sdk_config),
+            client: Client::from_conf(client_config),
+            region,
             connect_timeout: config.connect_timeout(),
             call_timeout: config.call_timeout(),
             throttle_retry_delay: config.throttled_retry_delay(),
@@ -80,12 +93,7 @@ impl Cognito {
     }
 
     /// GetUserAttributeVerificationCode, within `budget`.
-    pub async fn send_code(
-        &self,
-        req: SendCode,
-        budget: Duration,
-    ) -> Result<Option<CodeDelivery>, Error> {
-        const OP: Operation = Operation::GetUserAttributeVerificationCode;
+    pub async fn send_code(&self, req: SendCode, budget: Duration) -> Result<Sent, Error> {
         let call = self
             .client
             .get_user_attribute_verification_code()
@@ -93,27 +101,33 @@ impl Cognito {
             .attribute_name(req.attribute.as_str())
             .set_client_metadata(req.client_metadata.into_inner())
             .customize();
-        let result = match self.budget_override(budget) {
-            Some(timeouts) => call.config_override(timeouts).send().await,
-            None => call.send().await,
-        };
-        match result {
-            Ok(out) => {
-                record_request_id(out.request_id());
-                Ok(out.code_delivery_details().map(delivery))
+        let sent = async {
+            match self.budget_override(budget) {
+                Some(timeouts) => call.config_override(timeouts).send().await,
+                None => call.send().await,
             }
-            Err(err) => Err(self.classify(OP, budget, err, |e| match e {
-                GetUserAttributeVerificationCodeError::InvalidParameterException(p) => {
-                    p.reason_code().map(str::to_owned)
-                }
-                _ => None,
-            })),
-        }
+        };
+        let out = self
+            .observed(
+                Operation::GetUserAttributeVerificationCode,
+                budget,
+                sent,
+                |e| match e {
+                    GetUserAttributeVerificationCodeError::InvalidParameterException(p) => {
+                        p.reason_code().map(str::to_owned)
+                    }
+                    _ => None,
+                },
+            )
+            .await?;
+        Ok(Sent {
+            delivery: out.code_delivery_details().map(delivery),
+            request_id: out.request_id().map(str::to_owned),
+        })
     }
 
-    /// VerifyUserAttribute, within `budget`.
-    pub async fn verify(&self, req: VerifyCode, budget: Duration) -> Result<(), Error> {
-        const OP: Operation = Operation::VerifyUserAttribute;
+    /// VerifyUserAttribute, within `budget`; the AWS request id.
+    pub async fn verify(&self, req: VerifyCode, budget: Duration) -> Result<Option<String>, Error> {
         let call = self
             .client
             .verify_user_attribute()
@@ -121,21 +135,47 @@ impl Cognito {
             .attribute_name(req.attribute.as_str())
             .code(req.code.expose())
             .customize();
-        let result = match self.budget_override(budget) {
-            Some(timeouts) => call.config_override(timeouts).send().await,
-            None => call.send().await,
-        };
-        match result {
-            Ok(out) => {
-                record_request_id(out.request_id());
-                Ok(())
+        let sent = async {
+            match self.budget_override(budget) {
+                Some(timeouts) => call.config_override(timeouts).send().await,
+                None => call.send().await,
             }
-            Err(err) => Err(self.classify(OP, budget, err, |e| match e {
+        };
+        let out = self
+            .observed(Operation::VerifyUserAttribute, budget, sent, |e| match e {
                 VerifyUserAttributeError::InvalidParameterException(p) => {
                     p.reason_code().map(str::to_owned)
                 }
                 _ => None,
-            })),
+            })
+            .await?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    /// Runs one SDK call under observation (client span, metrics) and
+    /// classifies its failure.
+    async fn observed<O, E>(
+        &self,
+        op: Operation,
+        budget: Duration,
+        sdk_call: impl std::future::Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        reason_code: impl FnOnce(&E) -> Option<String>,
+    ) -> Result<O, Error>
+    where
+        O: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let observed = observe::Call::start(op, &self.region);
+        match observed.run(sdk_call).await {
+            Ok(out) => {
+                observed.succeeded(out.request_id());
+                Ok(out)
+            }
+            Err(err) => {
+                let error = self.classify(op, budget, err, reason_code);
+                observed.failed(&error);
+                Err(error)
+            }
         }
     }
 
@@ -168,7 +208,6 @@ impl Cognito {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let request_id = err.request_id().map(str::to_owned);
-        record_request_id(request_id.as_deref());
         let http_status = err.raw_response().map(|r| r.status().as_u16());
         let detail = DisplayErrorContext(&err).to_string();
         let kind = match &err {
@@ -207,13 +246,6 @@ fn timeouts(connect: Duration, call: Duration) -> TimeoutConfig {
         .operation_timeout(call)
         .operation_attempt_timeout(call)
         .build()
-}
-
-/// Puts the AWS request id on the RPC's span (see `middleware::trace`).
-fn record_request_id(id: Option<&str>) {
-    if let Some(id) = id {
-        tracing::Span::current().record("aws.request_id", id);
-    }
 }
 
 fn delivery(d: &CodeDeliveryDetailsType) -> CodeDelivery {

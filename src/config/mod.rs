@@ -3,9 +3,17 @@
 //! reads the environment (the AWS SDK's own variables, such as `AWS_REGION` and
 //! `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, are read by aws-config).
 
+mod connections;
+mod telemetry;
+mod tls;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use connections::{ConnectionConfig, Listen};
+pub use telemetry::{AuditLog, TelemetryConfig, TracesSampler};
+pub use tls::TlsConfig;
 
 /// `cognito-verify`: a gRPC facade for Amazon Cognito user-attribute verification.
 #[derive(Debug, Parser)]
@@ -20,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the gRPC API, calling Amazon Cognito (or the endpoint given).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Run the gRPC API wired to an embedded Cognito-compatible backend, with
     /// a demo user: no AWS account needed.
     Dev(DevConfig),
@@ -123,12 +131,14 @@ impl DevConfig {
             endpoint,
             "--shutdown-delay-secs",
             "0",
+            "--admin-listen",
+            "off",
         ];
         let Command::Serve(mut config) = Cli::try_parse_from(argv)?.command else {
             unreachable!("parsed a serve command line")
         };
         config.log = self.log.clone();
-        Ok(config)
+        Ok(*config)
     }
 }
 
@@ -244,154 +254,13 @@ pub struct ServeConfig {
     #[arg(long, env = "COGNITO_VERIFY_HEALTH_LISTEN", default_value = "off")]
     pub health_listen: Listen,
 
+    /// Metrics, traces and the audit trail.
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+
     /// Logging.
     #[command(flatten)]
     pub log: LogConfig,
-}
-
-/// TLS and mTLS on the gRPC port. The files are PEM and are read again every
-/// `--tls-reload-interval-secs`: new handshakes use new contents.
-#[derive(Debug, Clone, Args)]
-pub struct TlsConfig {
-    /// Certificate chain (PEM, leaf first) of the gRPC port; turns TLS on.
-    /// Requires `--tls-key`.
-    #[arg(long, env = "COGNITO_VERIFY_TLS_CERT", requires = "tls_key", value_parser = non_empty_path)]
-    pub tls_cert: Option<PathBuf>,
-
-    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
-    #[arg(long, env = "COGNITO_VERIFY_TLS_KEY", requires = "tls_cert", value_parser = non_empty_path)]
-    pub tls_key: Option<PathBuf>,
-
-    /// CA certificates (PEM): clients must present a certificate that chains
-    /// to one of them (mTLS). Requires `--tls-cert`.
-    #[arg(long, env = "COGNITO_VERIFY_TLS_CLIENT_CA", requires = "tls_cert", value_parser = non_empty_path)]
-    pub tls_client_ca: Option<PathBuf>,
-
-    /// Only these callers (exact client-certificate identity: URI SAN such as
-    /// a SPIFFE ID, else the first DNS SAN, else the subject CN) may call the
-    /// verification RPCs; repeatable, or comma-separated in the environment.
-    /// Empty: any caller with a valid certificate. Requires `--tls-client-ca`.
-    #[arg(
-        long = "allow-caller",
-        env = "COGNITO_VERIFY_ALLOW_CALLER",
-        value_name = "ID",
-        value_delimiter = ','
-    )]
-    pub allow_callers: Vec<String>,
-
-    /// How often the TLS files are checked for changes, in seconds.
-    #[arg(long, env = "COGNITO_VERIFY_TLS_RELOAD_INTERVAL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub tls_reload_interval_secs: u64,
-}
-
-impl TlsConfig {
-    /// The caller allowlist without empty entries (an empty
-    /// `COGNITO_VERIFY_ALLOW_CALLER` means no list, not a list of "").
-    pub fn allowed_callers(&self) -> Vec<String> {
-        self.allow_callers
-            .iter()
-            .map(|id| id.trim())
-            .filter(|id| !id.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Checks what clap cannot: an allowlist needs client certificates.
-    pub fn validate(&self) -> Result<(), String> {
-        if !self.allowed_callers().is_empty() && self.tls_client_ca.is_none() {
-            return Err("--allow-caller needs --tls-client-ca: callers are identified by their client certificates".to_owned());
-        }
-        Ok(())
-    }
-}
-
-/// A path that is not empty.
-fn non_empty_path(value: &str) -> Result<PathBuf, String> {
-    if value.trim().is_empty() {
-        return Err("a path is required (unset the variable to leave this off)".to_owned());
-    }
-    Ok(PathBuf::from(value))
-}
-
-/// Bounds and lifetimes of the connections of the gRPC port.
-#[derive(Debug, Clone, Args)]
-pub struct ConnectionConfig {
-    /// Open connections at most; beyond it a new connection is closed at once.
-    #[arg(long, env = "COGNITO_VERIFY_MAX_CONNECTIONS", default_value_t = 2_048, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
-
-    /// A connection older than this (±10 % jitter) gets a GOAWAY, so that
-    /// callers reconnect and new replicas get traffic; 0 = never.
-    #[arg(
-        long,
-        env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_SECS",
-        default_value_t = 300
-    )]
-    pub max_connection_age_secs: u64,
-
-    /// After a GOAWAY for age or idleness, time for the RPCs in flight to
-    /// finish before the connection is closed, in seconds.
-    #[arg(
-        long,
-        env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_GRACE_SECS",
-        default_value_t = 30
-    )]
-    pub max_connection_age_grace_secs: u64,
-
-    /// A connection with no RPC for this long gets a GOAWAY, in seconds; 0 = never.
-    #[arg(long, env = "COGNITO_VERIFY_IDLE_TIMEOUT_SECS", default_value_t = 300)]
-    pub idle_timeout_secs: u64,
-
-    /// HTTP/2 PING interval on a quiet connection, to find dead peers, in
-    /// seconds; 0 = no pings.
-    #[arg(
-        long,
-        env = "COGNITO_VERIFY_KEEPALIVE_INTERVAL_SECS",
-        default_value_t = 30
-    )]
-    pub keepalive_interval_secs: u64,
-
-    /// A PING not answered within this many seconds closes the connection.
-    #[arg(long, env = "COGNITO_VERIFY_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub keepalive_timeout_secs: u64,
-
-    /// Time for a new connection to complete the TLS handshake and the HTTP/2
-    /// preface, in seconds; slower connections are dropped.
-    #[arg(long, env = "COGNITO_VERIFY_HANDSHAKE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub handshake_timeout_secs: u64,
-}
-
-/// A listen address, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listen {
-    /// No listener.
-    Off,
-    /// Listen here (port 0 picks a free port).
-    At(SocketAddr),
-}
-
-impl Listen {
-    /// The address, when on.
-    pub fn addr(self) -> Option<SocketAddr> {
-        match self {
-            Self::Off => None,
-            Self::At(addr) => Some(addr),
-        }
-    }
-}
-
-impl std::str::FromStr for Listen {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, String> {
-        if value.eq_ignore_ascii_case("off") {
-            return Ok(Self::Off);
-        }
-        value
-            .parse()
-            .map(Self::At)
-            .map_err(|_| format!("expected an address such as 0.0.0.0:8081, or `off`: {value:?}"))
-    }
 }
 
 impl ServeConfig {
@@ -421,45 +290,8 @@ impl ServeConfig {
     }
 }
 
-impl ConnectionConfig {
-    /// `0` → `None`, else the duration in seconds.
-    fn secs(value: u64) -> Option<Duration> {
-        (value > 0).then(|| Duration::from_secs(value))
-    }
-
-    /// The maximum connection age, if any.
-    pub fn max_age(&self) -> Option<Duration> {
-        Self::secs(self.max_connection_age_secs)
-    }
-
-    /// The grace after a GOAWAY for age or idleness.
-    pub fn age_grace(&self) -> Duration {
-        Duration::from_secs(self.max_connection_age_grace_secs)
-    }
-
-    /// The idle timeout, if any.
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        Self::secs(self.idle_timeout_secs)
-    }
-
-    /// The keepalive PING interval, if any.
-    pub fn keepalive_interval(&self) -> Option<Duration> {
-        Self::secs(self.keepalive_interval_secs)
-    }
-
-    /// How long a PING may go unanswered.
-    pub fn keepalive_timeout(&self) -> Duration {
-        Duration::from_secs(self.keepalive_timeout_secs)
-    }
-
-    /// The handshake deadline of a new connection.
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_secs(self.handshake_timeout_secs)
-    }
-}
-
 /// Accepts an absolute `http://` or `https://` URL with a host.
-fn parse_endpoint(value: &str) -> Result<String, String> {
+pub(crate) fn parse_endpoint(value: &str) -> Result<String, String> {
     let uri: http::Uri = value
         .parse()
         .map_err(|e| format!("not a URL ({e}): expected e.g. http://127.0.0.1:9229"))?;
@@ -477,7 +309,7 @@ mod tests {
         let mut argv = vec!["cognito-verify", "serve"];
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv)?.command {
-            Command::Serve(config) => Ok(config),
+            Command::Serve(config) => Ok(*config),
             other => panic!("not serve: {other:?}"),
         }
     }

@@ -1,0 +1,139 @@
+//! The audit trail: one structured event per GetUserAttributeVerificationCode
+//! (`send`) and per VerifyUserAttribute (`verify`), whatever the outcome, on
+//! the log target [`AUDIT_TARGET`] with its own output (`--audit-log`):
+//! time, trace id, caller (peer address, mTLS identity), user pool and `sub`
+//! from the token's claims, attribute, outcome (gRPC code and `reason`), the
+//! masked destination Cognito returned, and the AWS request id.
+//!
+//! The claims are read without checking the token's signature: the event
+//! says `claims=unverified`. Never the token, never the code.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tonic::{Code, Status};
+use tonic_types::StatusExt as _;
+
+use crate::{
+    auth::Claims,
+    domain::{AccessToken, AttributeName, DeliveryMedium, Sent},
+    error::Operation,
+    middleware::trace::{code_name, RpcTraceId},
+    transport::Peer,
+};
+
+/// The log target of audit events.
+pub const AUDIT_TARGET: &str = "audit";
+
+/// Whether audit events are written anywhere (set once, at start-up).
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// Turns the audit trail on or off; off skips reading the token's claims.
+pub fn set_on(on: bool) {
+    ON.store(on, Ordering::Relaxed);
+}
+
+fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// One audit event in the making; [`Entry::finish`] writes it.
+#[derive(Debug)]
+pub struct Entry {
+    operation: Operation,
+    peer: Option<Peer>,
+    trace_id: Option<RpcTraceId>,
+    claims: Option<Claims>,
+    attribute: Option<String>,
+    destination: Option<String>,
+    medium: Option<&'static str>,
+    aws_request_id: Option<String>,
+}
+
+impl Entry {
+    /// An event for an RPC of `operation`, with what its request's
+    /// extensions say (the peer, the trace id).
+    pub fn start(operation: Operation, extensions: &http::Extensions) -> Self {
+        let on = on();
+        Self {
+            operation,
+            peer: on.then(|| extensions.get::<Peer>().cloned()).flatten(),
+            trace_id: on
+                .then(|| extensions.get::<RpcTraceId>().copied())
+                .flatten(),
+            claims: None,
+            attribute: None,
+            destination: None,
+            medium: None,
+            aws_request_id: None,
+        }
+    }
+
+    /// Whose attribute: the token's (unverified) claims.
+    pub fn user(&mut self, token: &AccessToken, attribute: &AttributeName) {
+        if on() {
+            self.claims = Claims::unverified(token);
+            self.attribute = Some(attribute.as_str().to_owned());
+        }
+    }
+
+    /// What Cognito said about the delivery.
+    pub fn sent(&mut self, sent: &Sent) {
+        if let Some(d) = &sent.delivery {
+            self.destination = d.destination.clone();
+            self.medium = d.medium.map(medium_name);
+        }
+        self.aws_request_id = sent.request_id.clone();
+    }
+
+    /// The AWS request id of a success.
+    pub fn request_id(&mut self, id: Option<String>) {
+        self.aws_request_id = id;
+    }
+
+    /// Writes the event with the RPC's outcome.
+    pub fn finish(self, outcome: Result<(), &Status>) {
+        if !on() {
+            return;
+        }
+        let (code, reason, request_id) = match outcome {
+            Ok(()) => (Code::Ok, None, self.aws_request_id),
+            Err(status) => {
+                let info = status.get_details_error_info();
+                let request_id = info
+                    .as_ref()
+                    .and_then(|i| i.metadata.get("awsRequestId").cloned());
+                (status.code(), info.map(|i| i.reason), request_id)
+            }
+        };
+        let event = match self.operation {
+            Operation::GetUserAttributeVerificationCode => "send",
+            Operation::VerifyUserAttribute => "verify",
+        };
+        let claims = self.claims.as_ref();
+        tracing::info!(
+            target: AUDIT_TARGET,
+            event,
+            trace_id = self.trace_id.map(|t| tracing::field::display(t.0)),
+            peer.address = self.peer.as_ref().map(|p| tracing::field::display(p.remote_addr())),
+            caller = self.peer.as_ref().and_then(Peer::identity),
+            user.pool = claims.and_then(Claims::pool_id),
+            user.sub = claims.and_then(|c| c.sub.as_deref()),
+            claims = claims.map(|_| "unverified"),
+            attribute = self.attribute.as_deref(),
+            grpc.code = code_name(code),
+            reason = reason.as_deref(),
+            destination = self.destination.as_deref(),
+            medium = self.medium,
+            aws.request_id = request_id.as_deref(),
+            "audit"
+        );
+    }
+}
+
+fn medium_name(medium: DeliveryMedium) -> &'static str {
+    match medium {
+        DeliveryMedium::Email => "EMAIL",
+        DeliveryMedium::Sms => "SMS",
+        DeliveryMedium::Other => "OTHER",
+    }
+}

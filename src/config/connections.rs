@@ -1,0 +1,124 @@
+//! `serve`'s connection settings: the bound on open connections and their
+//! lifetimes; and [`Listen`], an address or `off`.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+
+/// Bounds and lifetimes of the connections of the gRPC port.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionConfig {
+    /// Open connections at most; beyond it a new connection is closed at once.
+    #[arg(long, env = "COGNITO_VERIFY_MAX_CONNECTIONS", default_value_t = 2_048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// A connection older than this (±10 % jitter) gets a GOAWAY, so that
+    /// callers reconnect and new replicas get traffic; 0 = never.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_SECS",
+        default_value_t = 300
+    )]
+    pub max_connection_age_secs: u64,
+
+    /// After a GOAWAY for age or idleness, time for the RPCs in flight to
+    /// finish before the connection is closed, in seconds.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_GRACE_SECS",
+        default_value_t = 30
+    )]
+    pub max_connection_age_grace_secs: u64,
+
+    /// A connection with no RPC for this long gets a GOAWAY, in seconds; 0 = never.
+    #[arg(long, env = "COGNITO_VERIFY_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    pub idle_timeout_secs: u64,
+
+    /// HTTP/2 PING interval on a quiet connection, to find dead peers, in
+    /// seconds; 0 = no pings.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_KEEPALIVE_INTERVAL_SECS",
+        default_value_t = 30
+    )]
+    pub keepalive_interval_secs: u64,
+
+    /// A PING not answered within this many seconds closes the connection.
+    #[arg(long, env = "COGNITO_VERIFY_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keepalive_timeout_secs: u64,
+
+    /// Time for a new connection to complete the TLS handshake and the HTTP/2
+    /// preface, in seconds; slower connections are dropped.
+    #[arg(long, env = "COGNITO_VERIFY_HANDSHAKE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub handshake_timeout_secs: u64,
+}
+
+/// A listen address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// No listener.
+    Off,
+    /// Listen here (port 0 picks a free port).
+    At(SocketAddr),
+}
+
+impl Listen {
+    /// The address, when on.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Self::Off => None,
+            Self::At(addr) => Some(addr),
+        }
+    }
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        if value.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        value
+            .parse()
+            .map(Self::At)
+            .map_err(|_| format!("expected an address such as 0.0.0.0:8081, or `off`: {value:?}"))
+    }
+}
+
+impl ConnectionConfig {
+    /// `0` → `None`, else the duration in seconds.
+    fn secs(value: u64) -> Option<Duration> {
+        (value > 0).then(|| Duration::from_secs(value))
+    }
+
+    /// The maximum connection age, if any.
+    pub fn max_age(&self) -> Option<Duration> {
+        Self::secs(self.max_connection_age_secs)
+    }
+
+    /// The grace after a GOAWAY for age or idleness.
+    pub fn age_grace(&self) -> Duration {
+        Duration::from_secs(self.max_connection_age_grace_secs)
+    }
+
+    /// The idle timeout, if any.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        Self::secs(self.idle_timeout_secs)
+    }
+
+    /// The keepalive PING interval, if any.
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        Self::secs(self.keepalive_interval_secs)
+    }
+
+    /// How long a PING may go unanswered.
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_secs(self.keepalive_timeout_secs)
+    }
+
+    /// The handshake deadline of a new connection.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+}

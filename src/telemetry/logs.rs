@@ -1,0 +1,104 @@
+//! Logging through `tracing`: the service log (text or JSON lines on
+//! stderr, filtered by a `RUST_LOG`-style directive string) and the audit
+//! trail (its own target and output, independent of that filter).
+//!
+//! TRACE events of the HTTP and SDK crates are dropped whatever the filter
+//! says. At that level the AWS SDK logs each outgoing request with `Debug`
+//! ("transmitting request"), and hyper/h2 log wire frames. Today the SDK's
+//! body prints as an opaque `BoxBody`, but a buffered body prints its bytes,
+//! and the body carries the access token and the code: this guard keeps an
+//! SDK upgrade from turning `--log-filter trace` into a leak.
+
+use std::io::IsTerminal as _;
+
+use tracing::Level;
+use tracing_subscriber::{
+    filter::{filter_fn, FilterExt},
+    EnvFilter, Layer,
+};
+
+use crate::{
+    audit::AUDIT_TARGET,
+    config::{AuditLog, LogConfig, LogFormat},
+};
+
+/// Crates whose TRACE output may contain request bytes.
+pub const TRACE_DENIED: &[&str] = &[
+    "aws_smithy_",
+    "aws_sdk_",
+    "aws_config",
+    "hyper",
+    "h2",
+    "tonic",
+    "tower",
+    "rustls",
+];
+
+/// The service log: every event the filter admits except the audit trail
+/// (which has its own layer), with colours only on a terminal.
+pub fn service_layer<S>(config: &LogConfig) -> Result<Box<dyn Layer<S> + Send + Sync>, String>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|e| format!("invalid log filter {:?}: {e}", config.log_filter))?;
+    let no_secret_traces = filter_fn(|meta| {
+        *meta.level() != Level::TRACE || !TRACE_DENIED.iter().any(|p| meta.target().starts_with(p))
+    });
+    let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let fmt = match config.log_format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+    };
+    Ok(fmt
+        .with_filter(filter.and(no_secret_traces).and(not_audit))
+        .boxed())
+}
+
+/// The audit trail's own output (target [`AUDIT_TARGET`], INFO, whatever the
+/// service log's filter says), or `None` when it is off. Its events carry
+/// every field themselves: no span context is printed.
+pub fn audit_layer<S>(
+    config: &LogConfig,
+    output: AuditLog,
+) -> Option<Box<dyn Layer<S> + Send + Sync>>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let only_audit = filter_fn(|meta| meta.target() == AUDIT_TARGET && meta.is_event());
+    let stdout = match output {
+        AuditLog::Off => return None,
+        AuditLog::Stderr => false,
+        AuditLog::Stdout => true,
+    };
+    let make = |json: bool, stdout: bool| -> Box<dyn Layer<S> + Send + Sync> {
+        let base = tracing_subscriber::fmt::layer().with_ansi(false);
+        match (json, stdout) {
+            (true, true) => base
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_writer(std::io::stdout)
+                .boxed(),
+            (true, false) => base
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_writer(std::io::stderr)
+                .boxed(),
+            (false, true) => base.with_writer(std::io::stdout).boxed(),
+            (false, false) => base.with_writer(std::io::stderr).boxed(),
+        }
+    };
+    let layer = make(config.log_format == LogFormat::Json, stdout);
+    Some(layer.with_filter(only_audit).boxed())
+}

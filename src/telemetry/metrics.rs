@@ -1,0 +1,427 @@
+//! The service's Prometheus metrics: one registry for the process, with
+//! every family the README's metric table lists. Label values come from
+//! closed sets (operations, gRPC codes, reasons, media, attribute names,
+//! Cognito exception names): never a user id, a token, a code or a
+//! destination.
+//!
+//! The series of the hot path (RPCs started and handled per method and code,
+//! latency per method, Cognito calls that succeed) are created at start-up,
+//! so recording one is an atomic add on a counter already at hand.
+
+use std::{
+    sync::LazyLock,
+    time::{Duration, Instant},
+};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+use tonic::Code;
+
+use super::process::ProcessCollector;
+use crate::error::Operation;
+
+/// `grpc_service` of every series: the only service counted.
+pub const GRPC_SERVICE: &str = "cognito.verify.v1.UserAttributeVerificationService";
+/// go-grpc-prometheus' latency buckets, in seconds.
+const RPC_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Cognito latency buckets, in seconds.
+const COGNITO_BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The gRPC codes, in numeric order, as Go spells them (go-grpc-prometheus).
+const CODES: [&str; 17] = [
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
+/// Cognito exception names that may appear as an `outcome`; anything else is
+/// `OtherException`, so a misbehaving endpoint cannot grow the label set.
+const COGNITO_EXCEPTIONS: &[&str] = &[
+    "AliasExistsException",
+    "CodeDeliveryFailureException",
+    "CodeMismatchException",
+    "ExpiredCodeException",
+    "ForbiddenException",
+    "InternalErrorException",
+    "InvalidEmailRoleAccessPolicyException",
+    "InvalidLambdaResponseException",
+    "InvalidParameterException",
+    "InvalidSmsRoleAccessPolicyException",
+    "InvalidSmsRoleTrustRelationshipException",
+    "LimitExceededException",
+    "NotAuthorizedException",
+    "OperationNotEnabledException",
+    "PasswordResetRequiredException",
+    "ResourceNotFoundException",
+    "TooManyRequestsException",
+    "UnexpectedLambdaException",
+    "UserLambdaValidationException",
+    "UserNotConfirmedException",
+    "UserNotFoundException",
+];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    grpc_type: &'static str,
+    grpc_service: &'static str,
+    grpc_method: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandledLabels {
+    grpc_type: &'static str,
+    grpc_service: &'static str,
+    grpc_method: &'static str,
+    grpc_code: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CognitoLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MediumLabels {
+    medium: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttributeLabels {
+    attribute: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+/// The series of one RPC, created up front.
+#[derive(Debug)]
+struct RpcSeries {
+    started: Counter,
+    handled: [Counter; 17],
+    handling: Histogram,
+}
+
+/// The series of one Cognito operation.
+#[derive(Debug)]
+struct CognitoSeries {
+    ok: Counter,
+    duration: Histogram,
+}
+
+/// Every family, and the registry that exposes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    rpc: [RpcSeries; 2],
+    cognito: [CognitoSeries; 2],
+    cognito_outcomes: Family<CognitoLabels, Counter>,
+    rejected: Family<ReasonLabels, Counter>,
+    in_flight: Gauge,
+    codes_sent: Family<MediumLabels, Counter>,
+    verified: Family<AttributeLabels, Counter>,
+    connections_open: Gauge,
+    connections_refused: Counter,
+    /// No series until TLS is on: a plaintext deployment shows no expiry.
+    tls_expiry: Family<Vec<(&'static str, &'static str)>, Gauge>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+fn index(op: Operation) -> usize {
+    match op {
+        Operation::GetUserAttributeVerificationCode => 0,
+        Operation::VerifyUserAttribute => 1,
+    }
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let started = Family::<RpcLabels, Counter>::default();
+        let handled = Family::<HandledLabels, Counter>::default();
+        let handling = Family::<RpcLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(RPC_BUCKETS)) as fn() -> Histogram,
+        );
+        let cognito_outcomes = Family::<CognitoLabels, Counter>::default();
+        let cognito_duration = Family::<OperationLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(COGNITO_BUCKETS)) as fn() -> Histogram,
+        );
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        let codes_sent = Family::<MediumLabels, Counter>::default();
+        let verified = Family::<AttributeLabels, Counter>::default();
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
+        let tls_expiry = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+
+        let rpc = Operation::ALL.map(|op| {
+            let labels = RpcLabels {
+                grpc_type: "unary",
+                grpc_service: GRPC_SERVICE,
+                grpc_method: op.as_str(),
+            };
+            RpcSeries {
+                started: started.get_or_create(&labels).clone(),
+                handled: CODES.map(|grpc_code| {
+                    handled
+                        .get_or_create(&HandledLabels {
+                            grpc_type: "unary",
+                            grpc_service: GRPC_SERVICE,
+                            grpc_method: op.as_str(),
+                            grpc_code,
+                        })
+                        .clone()
+                }),
+                handling: handling.get_or_create(&labels).clone(),
+            }
+        });
+        let cognito = Operation::ALL.map(|op| CognitoSeries {
+            ok: cognito_outcomes
+                .get_or_create(&CognitoLabels {
+                    operation: op.as_str(),
+                    outcome: "ok",
+                })
+                .clone(),
+            duration: cognito_duration
+                .get_or_create(&OperationLabels {
+                    operation: op.as_str(),
+                })
+                .clone(),
+        });
+
+        registry.register("grpc_server_started", "RPCs started on the server", started);
+        registry.register(
+            "grpc_server_handled",
+            "RPCs completed on the server, by gRPC status code",
+            handled,
+        );
+        registry.register(
+            "grpc_server_handling_seconds",
+            "Response latency of RPCs handled by the server, in seconds",
+            handling,
+        );
+        registry.register(
+            "cognito_verify_cognito_requests",
+            "Calls to Cognito, by outcome: ok, the Cognito exception, or a transport failure",
+            cognito_outcomes.clone(),
+        );
+        registry.register(
+            "cognito_verify_cognito_request_duration_seconds",
+            "Duration of calls to Cognito, in seconds",
+            cognito_duration,
+        );
+        registry.register(
+            "cognito_verify_rejected",
+            "Calls refused by the service itself before reaching Cognito, by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "cognito_verify_in_flight",
+            "Verification RPCs in flight",
+            in_flight.clone(),
+        );
+        registry.register(
+            "cognito_verify_codes_sent",
+            "Verification codes Cognito reported sent, by delivery medium",
+            codes_sent.clone(),
+        );
+        registry.register(
+            "cognito_verify_attributes_verified",
+            "Attributes verified (VerifyUserAttribute succeeded), by attribute",
+            verified.clone(),
+        );
+        registry.register(
+            "cognito_verify_connections_open",
+            "Open connections on the gRPC port",
+            connections_open.clone(),
+        );
+        registry.register(
+            "cognito_verify_connections_refused",
+            "Connections closed at once because --max-connections were open",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "cognito_verify_tls_certificate_expiry_timestamp_seconds",
+            "When the serving TLS certificate expires (notAfter), in Unix seconds",
+            tls_expiry.clone(),
+        );
+        registry.register(
+            "cognito_verify_build_info",
+            "The build: always 1, with the version as a label",
+            build_info,
+        );
+        registry.register_collector(Box::new(ProcessCollector::new()));
+        Self {
+            registry,
+            rpc,
+            cognito,
+            cognito_outcomes,
+            rejected,
+            in_flight,
+            codes_sent,
+            verified,
+            connections_open,
+            connections_refused,
+            tls_expiry,
+        }
+    }
+
+    /// The serving TLS certificate expires at `unix_secs`.
+    pub fn tls_certificate_expires(&self, unix_secs: i64) {
+        self.tls_expiry.get_or_create(&Vec::new()).set(unix_secs);
+    }
+
+    /// An RPC of `op` started.
+    pub fn rpc_started(&self, op: Operation) {
+        self.rpc[index(op)].started.inc();
+    }
+
+    /// An RPC of `op` ended with `code` after `elapsed`.
+    pub fn rpc_handled(&self, op: Operation, code: Code, elapsed: Duration) {
+        let series = &self.rpc[index(op)];
+        let code = usize::try_from(code as i32).unwrap_or(2).min(16);
+        series.handled[code].inc();
+        series.handling.observe(elapsed.as_secs_f64());
+    }
+
+    /// A Cognito call of `op` ended: `outcome` is `ok`, the exception name
+    /// or a transport outcome.
+    pub fn cognito_call(&self, op: Operation, outcome: &str, started: Instant) {
+        let series = &self.cognito[index(op)];
+        series.duration.observe(started.elapsed().as_secs_f64());
+        if outcome == "ok" {
+            series.ok.inc();
+            return;
+        }
+        let outcome = COGNITO_EXCEPTIONS
+            .iter()
+            .chain(&["timeout", "unreachable", "unparseable_response", "internal"])
+            .find(|known| **known == outcome)
+            .copied()
+            .unwrap_or("OtherException");
+        self.cognito_outcomes
+            .get_or_create(&CognitoLabels {
+                operation: op.as_str(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The service refused a call before Cognito, for `reason`.
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Counts an RPC in flight until the guard is dropped.
+    pub fn in_flight(&'static self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// Cognito sent a code by `medium` (`email`, `sms` or `unknown`).
+    pub fn code_sent(&self, medium: &'static str) {
+        self.codes_sent
+            .get_or_create(&MediumLabels { medium })
+            .inc();
+    }
+
+    /// An attribute was verified; names other than email and phone_number
+    /// count as `other`.
+    pub fn attribute_verified(&self, attribute: &str) {
+        let attribute = match attribute {
+            "email" => "email",
+            "phone_number" => "phone_number",
+            _ => "other",
+        };
+        self.verified
+            .get_or_create(&AttributeLabels { attribute })
+            .inc();
+    }
+
+    /// A connection opened on the gRPC port; the guard counts it closed.
+    pub fn connection_opened(&'static self) -> OpenConnection {
+        self.connections_open.inc();
+        OpenConnection(&self.connections_open)
+    }
+
+    /// A connection was refused at the bound.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
+    }
+
+    /// The exposition: OpenMetrics text, or the Prometheus text format 0.0.4.
+    pub fn encode(&self, openmetrics: bool) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        if openmetrics {
+            let _ = prometheus_client::encoding::text::encode_eof(&mut out);
+            out
+        } else {
+            super::exposition::to_prometheus_text(&out)
+        }
+    }
+}
+
+/// An RPC in flight; decrements the gauge when dropped.
+#[derive(Debug)]
+pub struct InFlight(&'static Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// An open connection; decrements the gauge when dropped.
+#[derive(Debug)]
+pub struct OpenConnection(&'static Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
