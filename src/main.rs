@@ -105,8 +105,10 @@ async fn serve(config: ServeConfig) -> ExitCode {
 }
 
 /// clap's message up to its usage and tips, on one line: "the following
-/// required arguments were not provided:" names them on the next lines.
+/// required arguments were not provided:" names them on the next lines. A
+/// PEM block in it (a key pasted where a path belongs) is cut out.
 fn one_line(rendered: &str) -> String {
+    let rendered = redact_pem(rendered);
     let message: Vec<&str> = rendered
         .lines()
         .map(str::trim)
@@ -118,6 +120,27 @@ fn one_line(rendered: &str) -> String {
     } else {
         message.join(" ")
     }
+}
+
+/// `rendered` with every PEM block (`-----BEGIN` to the end of its
+/// `-----END ...-----` line, or to the end) replaced.
+fn redact_pem(rendered: &str) -> String {
+    let mut out = String::with_capacity(rendered.len());
+    let mut rest = rendered;
+    while let Some(start) = rest.find("-----BEGIN") {
+        out.push_str(&rest[..start]);
+        out.push_str("<PEM content>");
+        let block = &rest[start..];
+        rest = match block.find("-----END") {
+            Some(end) => {
+                let after = &block[end + "-----END".len()..];
+                after.find("-----").map_or("", |close| &after[close + 5..])
+            }
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One clear line on stderr, exit code 64.

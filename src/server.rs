@@ -152,6 +152,9 @@ pub async fn run(
 
     transport::raise_open_file_limit(config.connections.max_connections);
     let stop_watching = CancellationToken::new();
+    // Dropped with `run`'s future, these stop the watcher and the admin
+    // listener too.
+    let _watching = stop_watching.clone().drop_guard();
     if let Some(tls) = &bound.tls {
         let interval = Duration::from_secs(config.tls.tls_reload_interval_secs);
         tokio::spawn(tls.clone().watch(interval, stop_watching.clone()));
@@ -183,6 +186,7 @@ pub async fn run(
     });
 
     let stop_admin = CancellationToken::new();
+    let _admin_running = stop_admin.clone().drop_guard();
     let admin = bound.admin.map(|listener| {
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, "admin listening (GET /metrics)");

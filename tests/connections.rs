@@ -133,12 +133,18 @@ async fn an_idle_connection_gets_a_goaway_then_is_closed() {
         &["--idle-timeout-secs", "1", "--keepalive-interval-secs", "0"],
     )
     .await;
+    let connected = std::time::Instant::now();
     let mut raw = RawH2::connect(facade.addr, true).await;
     let goaway = raw
         .until(GOAWAY, Duration::from_secs(5))
         .await
         .expect("a GOAWAY before the close");
     assert_eq!(goaway_code(&goaway), 0, "a graceful GOAWAY");
+    assert!(
+        connected.elapsed() >= Duration::from_millis(900),
+        "GOAWAY before the idle timeout: {:?}",
+        connected.elapsed()
+    );
     raw.until_closed(Duration::from_secs(5)).await;
     facade.shutdown().await;
 }
@@ -161,6 +167,39 @@ async fn an_rpc_in_flight_keeps_its_connection_from_idling() {
     send(facade.channel().await)
         .await
         .expect("a call longer than the idle timeout");
+    facade.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_open_stream_keeps_its_connection_from_idling() {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    let cognito = ScriptedCognito::start().await;
+    let facade = Facade::start(
+        &cognito.url,
+        &[
+            "--idle-timeout-secs",
+            "1",
+            "--max-connection-age-grace-secs",
+            "0",
+        ],
+    )
+    .await;
+    // A health Watch, as gRPC client-side health checking keeps open.
+    let mut watch = HealthClient::new(facade.channel().await)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+    // Three idle timeouts later the stream is still open: no message, no error.
+    let quiet = tokio::time::timeout(Duration::from_secs(3), watch.message()).await;
+    assert!(quiet.is_err(), "the stream ended: {quiet:?}");
+    drop(watch);
     facade.shutdown().await;
 }
 
@@ -244,6 +283,7 @@ async fn keepalive_pings_close_a_peer_that_does_not_answer() {
 async fn a_connection_without_the_http2_preface_is_dropped_after_the_handshake_timeout() {
     let cognito = ScriptedCognito::start().await;
     let facade = Facade::start(&cognito.url, &["--handshake-timeout-secs", "1"]).await;
+    let connected = std::time::Instant::now();
     let mut silent = TcpStream::connect(facade.addr).await.unwrap();
     let mut partial = TcpStream::connect(facade.addr).await.unwrap();
     partial.write_all(&PREFACE[..10]).await.unwrap();
@@ -260,6 +300,11 @@ async fn a_connection_without_the_http2_preface_is_dropped_after_the_handshake_t
         })
         .await;
         assert!(closed.is_ok(), "still open after the handshake timeout");
+        assert!(
+            connected.elapsed() >= Duration::from_millis(900),
+            "closed before the handshake timeout: {:?}",
+            connected.elapsed()
+        );
     }
     send(facade.channel().await).await.unwrap();
     facade.shutdown().await;
@@ -300,5 +345,77 @@ async fn connections_over_the_bound_are_closed_at_once_and_the_others_are_served
     send(client).await.unwrap();
     // Raw connections that stop reading would hold the drain until its timeout.
     drop((other, over));
+    facade.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_sends_a_goaway_and_the_drain_timeout_closes_what_is_left() {
+    let cognito = ScriptedCognito::start().await;
+    let mut facade = Facade::start(&cognito.url, &["--drain-timeout-secs", "1"]).await;
+    let mut raw = RawH2::connect(facade.addr, true).await;
+    raw.until(SETTINGS, Duration::from_secs(5)).await.unwrap();
+    // A call that outlasts the drain timeout.
+    cognito.push(Reply::ok(json!({})).after(Duration::from_secs(30)));
+    let slow = tokio::spawn(send(facade.channel().await));
+    while cognito.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let begun = std::time::Instant::now();
+    facade.begin_shutdown();
+    let goaway = raw
+        .until(GOAWAY, Duration::from_secs(5))
+        .await
+        .expect("a GOAWAY when the server drains");
+    assert_eq!(goaway_code(&goaway), 0);
+    // The raw connection never closes by itself and the call never ends:
+    // both are cut when the drain timeout is over.
+    facade.shutdown().await;
+    assert!(
+        begun.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        begun.elapsed()
+    );
+    let cut = slow.await.unwrap().expect_err("cut at the drain timeout");
+    assert!(
+        matches!(
+            cut.code(),
+            tonic::Code::Unavailable
+                | tonic::Code::Unknown
+                | tonic::Code::Internal
+                | tonic::Code::Cancelled
+        ),
+        "{cut:?}"
+    );
+    raw.until_closed(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_per_address_bound_are_closed_at_once() {
+    let cognito = ScriptedCognito::start().await;
+    let facade = Facade::start(&cognito.url, &["--max-connections-per-ip", "2"]).await;
+    let mut first = RawH2::connect(facade.addr, true).await;
+    let mut second = RawH2::connect(facade.addr, true).await;
+    for raw in [&mut first, &mut second] {
+        raw.until(SETTINGS, Duration::from_secs(5)).await.unwrap();
+    }
+    let mut third = RawH2::connect(facade.addr, true).await;
+    let frames = third.until_closed(Duration::from_secs(2)).await;
+    assert!(frames.is_empty(), "served over the bound: {frames:?}");
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..100 {
+        let mut again = RawH2::connect(facade.addr, true).await;
+        if tokio::time::timeout(Duration::from_secs(1), again.next())
+            .await
+            .is_ok_and(|f| f.is_some_and(|f| f.kind == SETTINGS))
+        {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted, "a freed per-address slot was not reused");
+    drop((second, third));
     facade.shutdown().await;
 }

@@ -296,6 +296,14 @@ async fn serves_read_only_as_nonroot_without_home_or_credentials() {
     let (url, backend, _stop_backend) = stack::backend(Seed::demo(), Settings::faithful()).await;
     let token = sign_in(&sdk_client(&url).await, DEMO_USER, DEMO_PASSWORD).await;
     let sandbox = Sandbox::prepare();
+    // scripts/test (CI) runs as root and must prove the real thing.
+    if std::env::var_os("COGNITO_VERIFY_TEST_REQUIRE_SANDBOX").is_some() {
+        assert_eq!(
+            sandbox.variant,
+            Variant::ReadOnlyNonRoot,
+            "COGNITO_VERIFY_TEST_REQUIRE_SANDBOX is set: the read-only, non-root sandbox must run"
+        );
+    }
     eprintln!(
         "container_runtime: variant {:?} ({})",
         sandbox.variant,

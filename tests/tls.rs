@@ -6,9 +6,12 @@ mod common;
 
 use std::{net::SocketAddr, time::Duration};
 
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-    GetUserAttributeVerificationCodeRequest,
+use cognito_verify::{
+    proto::{
+        user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
+        GetUserAttributeVerificationCodeRequest,
+    },
+    telemetry::metrics::metrics,
 };
 use common::{
     certs::{self, Ca, Leaf, Name, TempDir},
@@ -230,15 +233,24 @@ async fn certificates_and_client_ca_rotate_without_restart_or_cutting_connection
         .expect("the call in flight finished");
     send(open).await.expect("the open connection still serves");
 
-    // Bad new files are refused and the last good ones stay in force.
+    // Bad new files are refused (once seen on two polls in a row) and the
+    // last good ones stay in force.
+    let rejected = || metrics().tls_reloads().1;
+    let before = rejected();
     dir.write("cert.pem", "not a certificate");
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    eventually("the broken certificate is refused", || async {
+        rejected() > before
+    })
+    .await;
     assert_eq!(
         certs::presented_certificate(facade.addr, &ca).await,
         server2.der
     );
     dir.write("cert.pem", &ca.server("server-3").cert_pem); // key is server-2's
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    eventually("the mismatched key is refused", || async {
+        rejected() > before + 1
+    })
+    .await;
     assert_eq!(
         certs::presented_certificate(facade.addr, &ca).await,
         server2.der

@@ -76,16 +76,29 @@ async fn tls_configuration_errors_are_one_line_and_exit_64() {
             "client CA",
         ),
     ];
-    let key_body: String = server.key_pem.lines().nth(1).unwrap().to_owned();
+    let key_body: String = server.key_pem.lines().nth(1).unwrap()[..16].to_owned();
     for (args, expected) in cases {
         let mut argv = vec!["--region", "eu-west-1"];
         argv.extend(&args);
         let (code, stderr) = run_to_exit(&mut command(&argv)).await;
+        // The same, with the key pasted into the environment instead.
+        if args.last() == Some(&server.key_pem.as_str()) {
+            let mut cmd = command(&["--region", "eu-west-1", "--tls-cert", &cert]);
+            cmd.env("COGNITO_VERIFY_TLS_KEY", &server.key_pem);
+            let (env_code, env_stderr) = run_to_exit(&mut cmd).await;
+            assert_eq!(env_code, 64, "{env_stderr}");
+            assert!(
+                !env_stderr.contains(&key_body),
+                "key material in: {env_stderr}"
+            );
+            assert_eq!(env_stderr.trim_end().lines().count(), 1, "{env_stderr}");
+        }
         assert_eq!(code, 64, "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("cognito-verify: "), "{stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains(&key_body), "key material in: {stderr}");
+        assert!(!stderr.contains("[45, 45"), "key bytes in: {stderr}");
     }
 }
 
@@ -134,6 +147,8 @@ async fn the_log_line_names_the_caller_and_a_bad_rotation_is_logged() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Three more polls (1 s apart) of the same bad file: still one warning.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
     let (code, log) = running.terminate().await;
     assert_eq!(code, 0, "{log}");
 

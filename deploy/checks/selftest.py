@@ -46,6 +46,9 @@ def _port(container, port_name):
     return next(p for p in container["ports"] if p["name"] == port_name)
 
 
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
 # (which render, what breaks, the check that must notice, a word its message contains)
 MUTATIONS = [
     (
@@ -173,6 +176,29 @@ MUTATIONS = [
     ),
     (
         "dev",
+        "probes back on the gRPC port",
+        lambda d: [_serve(d)[kind]["grpc"].update(port=50051) for kind in PROBES],
+        "check_probes",
+        "startupProbe probes port 50051",
+    ),
+    (
+        "dev",
+        "no health listener: the probes share the gRPC port with clients",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_HEALTH_LISTEN")
+        or _serve(d)["ports"].remove(_port(_serve(d), "health"))
+        or [_serve(d)[kind]["grpc"].update(port=50051) for kind in PROBES],
+        "check_probes",
+        "COGNITO_VERIFY_HEALTH_LISTEN is not set",
+    ),
+    (
+        "production",
+        "health listener on the gRPC port",
+        lambda d: _config(d).update(COGNITO_VERIFY_HEALTH_LISTEN="0.0.0.0:50051"),
+        "check_probes",
+        "is the gRPC listen port",
+    ),
+    (
+        "dev",
         "readiness by HTTP instead of gRPC",
         lambda d: _serve(d).update(readinessProbe={"tcpSocket": {"port": "grpc"}}),
         "check_probes",
@@ -266,6 +292,58 @@ MUTATIONS = [
         ),
         "check_network_policy",
         "clients may reach ports",
+    ),
+    (
+        "production",
+        "clients may reach the health port",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0]["ports"].append(
+            {"protocol": "TCP", "port": "health"}
+        ),
+        "check_network_policy",
+        "admits the health port 8081",
+    ),
+    (
+        "dev",
+        "every namespace may reach the health port, by number",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"].append(
+            {"from": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": 8081}]}
+        ),
+        "check_network_policy",
+        "admits the health port 8081",
+    ),
+    (
+        "production",
+        "client rule without ports: every port, health included",
+        lambda d: _pop(_get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0], "ports"),
+        "check_network_policy",
+        "admits the health port 8081",
+    ),
+    (
+        "production",
+        "a port range over the health port",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0]["ports"].append(
+            {"protocol": "TCP", "port": 8000, "endPort": 8100}
+        ),
+        "check_network_policy",
+        "admits the health port 8081",
+    ),
+    (
+        "dev",
+        "another NetworkPolicy opens the health port to every pod",
+        lambda d: d.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "allow-health"},
+                "spec": {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"ports": [{"protocol": "TCP", "port": "health"}]}],
+                },
+            }
+        ),
+        "check_network_policy",
+        "NetworkPolicy/allow-health: an ingress rule admits the health port 8081",
     ),
     (
         "dev",
@@ -401,7 +479,12 @@ def run(renders, known_vars, dockerignore):
     for which, what, mutate, check, word in MUTATIONS:
         tried += 1
         docs = copy.deepcopy(renders[which])
-        mutate(docs)
+        try:
+            mutate(docs)
+        except (LookupError, StopIteration, TypeError) as e:
+            # The good render lacks what this mutation breaks.
+            failures.append(f"{which}: {what}: cannot be applied to the render ({e!r})")
+            continue
         found = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
         if not any(p.startswith(check + ":") and word in p for p in found):
             failures.append(f"{which}: {what}: {check} did not report it (got {found})")

@@ -102,26 +102,39 @@ def check_facade_config(r):
 
 def check_probes(r):
     """Startup, readiness and liveness probes are native gRPC probes on the
-    port that serves health in plaintext: the health port when there is one
-    (it must be, with TLS), else the gRPC port; readiness asks for the
-    overall service "", which turns NOT_SERVING on SIGTERM."""
+    port of COGNITO_VERIFY_HEALTH_LISTEN, in every overlay, TLS or not: the
+    plaintext listener that serves health alone, apart from the gRPC port,
+    where clients holding every connection COGNITO_VERIFY_MAX_CONNECTIONS
+    admits would fail the probes too (and which the kubelet cannot speak to
+    with TLS on). Readiness asks for the overall service "", which turns
+    NOT_SERVING on SIGTERM. (Who may reach the health port: nobody, see
+    check_network_policy.)"""
     problems = []
     for d in r.facades():
         c = facade_container(d)
         if c is None:
             continue
         env = r.config(d, c)[0]
-        ports = container_ports(c)
-        tls = bool(env.get("COGNITO_VERIFY_TLS_CERT"))
-        want = ports.get("health") if "health" in ports else ports.get("grpc")
-        if tls and "health" not in ports:
-            problems.append(f"{ref(d)}: TLS on but no plaintext health port for the probes")
+        want = port_of(env.get("COGNITO_VERIFY_HEALTH_LISTEN"))
+        listen = port_of(env.get("COGNITO_VERIFY_LISTEN", f"0.0.0.0:{DEFAULT_LISTEN_PORT}"))
+        if want is None:
+            problems.append(
+                f"{ref(d)}: COGNITO_VERIFY_HEALTH_LISTEN is not set: the probes would share "
+                "the gRPC port's connections with clients"
+            )
+        elif want == listen:
+            problems.append(
+                f"{ref(d)}: COGNITO_VERIFY_HEALTH_LISTEN's port {want} is the gRPC listen port"
+            )
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             grpc = (c.get(kind) or {}).get("grpc")
             if grpc is None:
                 problems.append(f"{ref(d)}: {kind} is not a gRPC probe")
-            elif grpc.get("port") != want:
-                problems.append(f"{ref(d)}: {kind} probes port {grpc.get('port')}, not {want}")
+            elif want is not None and grpc.get("port") != want:
+                problems.append(
+                    f"{ref(d)}: {kind} probes port {grpc.get('port')}, not "
+                    f"COGNITO_VERIFY_HEALTH_LISTEN's {want}"
+                )
         service = ((c.get("readinessProbe") or {}).get("grpc") or {}).get("service", "")
         if service != "":
             problems.append(
@@ -278,13 +291,49 @@ def _egress_problem(r, np, d, endpoint, what):
     return f"{ref(np)}: egress does not allow the {what} {endpoint} (port {port})"
 
 
+def _admits_port(rule, port, container):
+    """Whether an ingress rule's ports admit container port number `port`:
+    a rule without ports, or a port entry without a port, admits them all;
+    otherwise by number, by range (endPort) or by a name of the container."""
+    entries = rule.get("ports") or []
+    if not entries:
+        return True
+    names = container_ports(container)
+    for p in entries:
+        value = p.get("port")
+        if value is None:
+            return True
+        if isinstance(value, str):
+            if names.get(value) == port:
+                return True
+        elif value == port or (value <= port <= p.get("endPort", value)):
+            return True
+    return False
+
+
 def check_network_policy(r):
-    """The facade takes gRPC from labelled clients in any namespace and the
-    health port (if any), and the metrics port (if any) from named
-    namespaces only; it sends DNS, HTTPS, and what its Cognito endpoint and
+    """The facade takes gRPC from labelled clients in any namespace, and the
+    metrics port (if any) from named namespaces only; no ingress rule of any
+    NetworkPolicy that selects it admits the health port
+    (COGNITO_VERIFY_HEALTH_LISTEN: at most 64 connections, which a client
+    could hold to starve the kubelet's probes, which come from the node and
+    need no rule). It sends DNS, HTTPS, and what its Cognito endpoint and
     OTLP endpoint need (see _egress_problem)."""
     problems = []
     for d in r.facades():
+        c = facade_container(d)
+        health = port_of((r.config(d, c)[0] if c else {}).get("COGNITO_VERIFY_HEALTH_LISTEN"))
+        if c is not None and health is not None:
+            for np in r.of("NetworkPolicy"):
+                if d not in r.selected(np["spec"].get("podSelector"), namespace(np)):
+                    continue
+                for rule in np["spec"].get("ingress") or []:
+                    if _admits_port(rule, health, c):
+                        problems.append(
+                            f"{ref(np)}: an ingress rule admits the health port {health} "
+                            f"(COGNITO_VERIFY_HEALTH_LISTEN), whose 64 connections a client "
+                            f"could hold to fail the probes: {rule}"
+                        )
         policies = [
             np
             for np in r.of("NetworkPolicy")
@@ -296,8 +345,7 @@ def check_network_policy(r):
         np = policies[0]
         if set(np["spec"].get("policyTypes") or []) != {"Ingress", "Egress"}:
             problems.append(f"{ref(np)}: policyTypes is not Ingress and Egress")
-        c = facade_container(d)
-        want = {"grpc"} | ({"health"} if "health" in container_ports(c or {}) else set())
+        want = {"grpc"}
         from_clients, from_monitoring = set(), set()
         for rule in np["spec"].get("ingress") or []:
             peers = rule.get("from") or []
@@ -323,7 +371,7 @@ def check_network_policy(r):
                 )
         if from_clients != want:
             problems.append(
-                f"{ref(np)}: clients may reach ports {sorted(from_clients)}, not {sorted(want)}"
+                f"{ref(np)}: clients may reach ports {sorted(from_clients, key=str)}, not {sorted(want)}"
             )
         if "metrics" in container_ports(c or {}) and not from_monitoring:
             problems.append(f"{ref(np)}: no ingress rule lets Prometheus reach the metrics port")

@@ -12,39 +12,38 @@ pub struct ConnectionConfig {
     #[arg(long, env = "COGNITO_VERIFY_MAX_CONNECTIONS", default_value_t = 2_048, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
-    /// A connection older than this (±10 % jitter) gets a GOAWAY, so that
-    /// callers reconnect and new replicas get traffic; 0 = never.
+    /// Open connections from one source address at most; beyond it that
+    /// address's new connections are closed at once. 0 = no such bound (keep
+    /// it off behind a proxy or sidecar, where every client shares one
+    /// address).
     #[arg(
         long,
-        env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_SECS",
-        default_value_t = 300
+        env = "COGNITO_VERIFY_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 0
     )]
+    pub max_connections_per_ip: u32,
+
+    /// A connection older than this (±10 % jitter) gets a GOAWAY, so that
+    /// callers reconnect and new replicas get traffic; 0 = never.
+    #[arg(long, env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub max_connection_age_secs: u64,
 
     /// After a GOAWAY for age or idleness, time for the RPCs in flight to
     /// finish before the connection is closed, in seconds.
-    #[arg(
-        long,
-        env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_GRACE_SECS",
-        default_value_t = 30
-    )]
+    #[arg(long, env = "COGNITO_VERIFY_MAX_CONNECTION_AGE_GRACE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub max_connection_age_grace_secs: u64,
 
     /// A connection with no RPC for this long gets a GOAWAY, in seconds; 0 = never.
-    #[arg(long, env = "COGNITO_VERIFY_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    #[arg(long, env = "COGNITO_VERIFY_IDLE_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub idle_timeout_secs: u64,
 
     /// HTTP/2 PING interval on a quiet connection, to find dead peers, in
     /// seconds; 0 = no pings.
-    #[arg(
-        long,
-        env = "COGNITO_VERIFY_KEEPALIVE_INTERVAL_SECS",
-        default_value_t = 30
-    )]
+    #[arg(long, env = "COGNITO_VERIFY_KEEPALIVE_INTERVAL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub keepalive_interval_secs: u64,
 
     /// A PING not answered within this many seconds closes the connection.
-    #[arg(long, env = "COGNITO_VERIFY_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "COGNITO_VERIFY_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub keepalive_timeout_secs: u64,
 
     /// Time for a new connection to complete the TLS handshake and the HTTP/2

@@ -138,6 +138,13 @@ impl DevConfig {
             unreachable!("parsed a serve command line")
         };
         config.log = self.log.clone();
+        // dev prints plaintext grpcurl commands: TLS settings from the
+        // environment must not turn TLS on behind them.
+        config.tls.tls_cert = None;
+        config.tls.tls_key = None;
+        config.tls.tls_client_ca = None;
+        config.tls.allow_callers.clear();
+        config.health_listen = Listen::Off;
         Ok(*config)
     }
 }
@@ -368,6 +375,18 @@ mod tests {
             .tls
             .validate()
             .is_ok());
+        assert!(serve(&["--allow-caller", " , "])
+            .unwrap()
+            .tls
+            .validate()
+            .is_err());
+        let pem = serve(&[
+            "--tls-key=-----BEGIN PRIVATE KEY-----\nMIG",
+            "--tls-cert",
+            "c",
+        ]);
+        let e = pem.unwrap().tls.validate().unwrap_err();
+        assert!(!e.contains("MIG") && e.contains("--tls-key"), "{e}");
         assert_eq!(
             serve(&["--health-listen", "off"]).unwrap().health_listen,
             Listen::Off

@@ -52,8 +52,29 @@ impl TlsConfig {
             .collect()
     }
 
-    /// Checks what clap cannot: an allowlist needs client certificates.
+    /// Checks what clap cannot: an allowlist needs client certificates and
+    /// names someone; the paths are paths, not PEM content pasted into a
+    /// variable (which would otherwise be echoed in the error about it).
     pub fn validate(&self) -> Result<(), String> {
+        let paths = [
+            ("--tls-cert", &self.tls_cert),
+            ("--tls-key", &self.tls_key),
+            ("--tls-client-ca", &self.tls_client_ca),
+        ];
+        for (flag, path) in paths {
+            let Some(path) = path else { continue };
+            let text = path.to_string_lossy();
+            if text.contains('\n') || text.contains("-----BEGIN") {
+                return Err(format!(
+                    "{flag} holds PEM content, not a path: give the path of the file"
+                ));
+            }
+        }
+        // An empty variable means no list; " , " is a mistake, not "anyone".
+        let unset = self.allow_callers.is_empty() || self.allow_callers == [""];
+        if !unset && self.allowed_callers().is_empty() {
+            return Err("--allow-caller lists no caller (only empty entries)".to_owned());
+        }
         if !self.allowed_callers().is_empty() && self.tls_client_ca.is_none() {
             return Err("--allow-caller needs --tls-client-ca: callers are identified by their client certificates".to_owned());
         }

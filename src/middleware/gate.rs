@@ -67,7 +67,7 @@ where
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         if let Some(op) = Operation::from_grpc_path(req.uri().path()) {
             if let Err(kind) = self.check.check(op, &req) {
-                return reject(op, kind, &req);
+                return reject(op, kind, req);
             }
         }
         Box::pin(self.inner.call(req))

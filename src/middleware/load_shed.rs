@@ -83,7 +83,7 @@ where
                 ErrorKind::Overloaded {
                     max_concurrent: self.bound.max,
                 },
-                &req,
+                req,
             ),
         }
     }

@@ -7,7 +7,7 @@ mod load_shed;
 mod rate_limit;
 pub mod trace;
 
-use std::{convert::Infallible, future::Future, pin::Pin};
+use std::{convert::Infallible, future::Future, pin::Pin, time::Duration};
 
 use tonic::{body::Body, Status};
 use tower::{
@@ -58,11 +58,38 @@ pub fn layers(config: &ServeConfig) -> ServiceBuilder<Layers> {
         .layer(LoadShedLayer::new(config.max_concurrent_rpcs))
 }
 
+/// Most bytes of a refused request read before answering.
+const DRAIN_MAX_BYTES: usize = 64 * 1024;
+/// Longest wait for the rest of a refused request.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// An immediate gRPC error response for `operation`, built by the one
-/// error-to-status mapping, and its audit event.
-fn reject(operation: Operation, kind: ErrorKind, request: &http::Request<Body>) -> ResponseFuture {
+/// error-to-status mapping, and its audit event. The rest of the request is
+/// read first (within bounds): answering a stream the client is still
+/// sending resets it, and under heavy shedding the client's late frames for
+/// such streams count against the connection's budget of resets, which
+/// ends in a GOAWAY that fails every RPC on it.
+fn reject(operation: Operation, kind: ErrorKind, request: http::Request<Body>) -> ResponseFuture {
     let audit = Entry::start(operation, request.extensions());
     let status = Status::from(Error::new(operation, kind));
     audit.finish(Err(&status));
-    Box::pin(std::future::ready(Ok(status.into_http())))
+    let response = status.into_http();
+    Box::pin(async move {
+        let body = request.into_body();
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain(body)).await;
+        Ok(response)
+    })
+}
+
+/// Reads a body to its end, or to [`DRAIN_MAX_BYTES`], or to an error.
+async fn drain(body: Body) {
+    use http_body_util::BodyExt as _;
+    let mut body = std::pin::pin!(body);
+    let mut read = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |d| d.len());
+        if read > DRAIN_MAX_BYTES {
+            return;
+        }
+    }
 }

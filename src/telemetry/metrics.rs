@@ -121,6 +121,11 @@ struct AttributeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: &'static str,
 }
@@ -155,6 +160,7 @@ pub struct Metrics {
     connections_refused: Counter,
     /// No series until TLS is on: a plaintext deployment shows no expiry.
     tls_expiry: Family<Vec<(&'static str, &'static str)>, Gauge>,
+    tls_reloads: Family<ReloadLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -190,6 +196,7 @@ impl Metrics {
         let connections_open = Gauge::default();
         let connections_refused = Counter::default();
         let tls_expiry = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        let tls_reloads = Family::<ReloadLabels, Counter>::default();
         let build_info = Family::<VersionLabels, Gauge>::default();
         build_info
             .get_or_create(&VersionLabels {
@@ -289,6 +296,11 @@ impl Metrics {
             tls_expiry.clone(),
         );
         registry.register(
+            "cognito_verify_tls_reloads",
+            "Changes of the TLS files: applied, or rejected (unusable; the previous files stay)",
+            tls_reloads.clone(),
+        );
+        registry.register(
             "cognito_verify_build_info",
             "The build: always 1, with the version as a label",
             build_info,
@@ -306,12 +318,30 @@ impl Metrics {
             connections_open,
             connections_refused,
             tls_expiry,
+            tls_reloads,
         }
     }
 
     /// The serving TLS certificate expires at `unix_secs`.
     pub fn tls_certificate_expires(&self, unix_secs: i64) {
         self.tls_expiry.get_or_create(&Vec::new()).set(unix_secs);
+    }
+
+    /// The TLS files changed: `applied` or `rejected`.
+    pub fn tls_reload(&self, outcome: &'static str) {
+        self.tls_reloads
+            .get_or_create(&ReloadLabels { outcome })
+            .inc();
+    }
+
+    /// The counts of TLS reloads so far: (applied, rejected).
+    pub fn tls_reloads(&self) -> (u64, u64) {
+        let count = |outcome| {
+            self.tls_reloads
+                .get_or_create(&ReloadLabels { outcome })
+                .get()
+        };
+        (count("applied"), count("rejected"))
     }
 
     /// An RPC of `op` started.

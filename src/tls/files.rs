@@ -232,10 +232,22 @@ fn unusable(files: &TlsFiles, e: rustls::Error) -> TlsError {
     }
 }
 
-/// The PEM parser's complaint, except "nothing found" (said by the caller).
+/// What is wrong with a PEM file, in fixed words: the parser's own message
+/// can quote a raw line of the file, and in the key file that line is the
+/// private key (a key whose line breaks were lost is one long line).
 fn pem_detail(e: &rustls::pki_types::pem::Error) -> Option<String> {
-    match e {
-        rustls::pki_types::pem::Error::NoItemsFound => None,
-        other => Some(other.to_string()),
-    }
+    use rustls::pki_types::pem::Error;
+    Some(
+        match e {
+            Error::NoItemsFound => return None,
+            Error::MissingSectionEnd { .. } => {
+                "a PEM block has no END line: were its line breaks lost?"
+            }
+            Error::IllegalSectionStart { .. } => "a malformed BEGIN line",
+            Error::Base64Decode(_) => "a PEM block is not valid base64",
+            Error::SectionTooLarge => "a PEM block is too large",
+            _ => "a malformed PEM file",
+        }
+        .to_owned(),
+    )
 }

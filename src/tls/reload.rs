@@ -44,15 +44,28 @@ pub struct Reloader {
 #[derive(Debug)]
 struct State {
     current: RwLock<Arc<ServerConfig>>,
-    /// What was last read, usable or not, so that a bad file is reported
-    /// once and not on every poll.
+    /// What the files held at the last poll.
     seen: Mutex<Seen>,
 }
 
-#[derive(Debug)]
-enum Seen {
+/// What one poll found in the files.
+#[derive(Debug, PartialEq, Eq)]
+enum Observation {
     Contents(Contents),
     ReadError(String),
+}
+
+/// The files' state across polls. A bad observation is reported only when
+/// the next poll sees the same: a rotation caught between its writes (a new
+/// certificate with the old key) is fixed by then and never reported.
+#[derive(Debug)]
+enum Seen {
+    /// These contents are in force.
+    Applied(Contents),
+    /// Seen once, not usable, not reported yet.
+    Pending(Observation),
+    /// Seen twice, not usable, reported.
+    Reported(Observation),
 }
 
 impl Reloader {
@@ -66,7 +79,7 @@ impl Reloader {
             files,
             state: Arc::new(State {
                 current: RwLock::new(loaded.config),
-                seen: Mutex::new(Seen::Contents(contents)),
+                seen: Mutex::new(Seen::Applied(contents)),
             }),
         })
     }
@@ -93,33 +106,42 @@ impl Reloader {
             .seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let contents = match self.files.read() {
-            Ok(contents) => contents,
-            Err(e) => {
-                let message = e.to_string();
-                if matches!(&*seen, Seen::ReadError(m) if *m == message) {
-                    return Reload::Unchanged;
-                }
-                *seen = Seen::ReadError(message);
-                return Reload::Rejected(e);
-            }
+        let (observation, read_error) = match self.files.read() {
+            Ok(contents) => (Observation::Contents(contents), None),
+            Err(e) => (Observation::ReadError(e.to_string()), Some(e)),
         };
-        if matches!(&*seen, Seen::Contents(c) if *c == contents) {
-            return Reload::Unchanged;
-        }
-        let result = contents.server_config(&self.files);
-        *seen = Seen::Contents(contents);
-        match result {
-            Ok(loaded) => {
-                log_loaded(&self.files, &loaded, "TLS files changed: reloaded");
-                *self
-                    .state
-                    .current
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner) = loaded.config;
-                Reload::Applied
+        match (&*seen, &observation) {
+            (Seen::Applied(applied), Observation::Contents(read)) if applied == read => {
+                return Reload::Unchanged
             }
-            Err(e) => Reload::Rejected(e),
+            (Seen::Reported(reported), read) if reported == read => return Reload::Unchanged,
+            _ => {}
+        }
+        let error = match (&observation, read_error) {
+            (_, Some(e)) => e,
+            (Observation::Contents(contents), None) => match contents.server_config(&self.files) {
+                Ok(loaded) => {
+                    log_loaded(&self.files, &loaded, "TLS files changed: reloaded");
+                    *self
+                        .state
+                        .current
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = loaded.config;
+                    *seen = Seen::Applied(contents.clone());
+                    metrics().tls_reload("applied");
+                    return Reload::Applied;
+                }
+                Err(e) => e,
+            },
+            (Observation::ReadError(_), None) => unreachable!("a read error comes with its error"),
+        };
+        if matches!(&*seen, Seen::Pending(o) if *o == observation) {
+            *seen = Seen::Reported(observation);
+            metrics().tls_reload("rejected");
+            Reload::Rejected(error)
+        } else {
+            *seen = Seen::Pending(observation);
+            Reload::Unchanged
         }
     }
 

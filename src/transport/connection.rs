@@ -28,23 +28,17 @@ use rand::Rng as _;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
-    sync::OwnedSemaphorePermit,
     time::Instant,
 };
 use tonic::{body::Body, service::Routes};
 use tower::util::Oneshot;
 
-use super::{peer::Peer, preface::Preface, Shared};
+use super::{accept::Slot, peer::Peer, preface::Preface, Shared};
 use crate::{telemetry::metrics::metrics, tls};
 
-/// Serves one accepted connection; the permit is its slot under the bound.
-pub(super) async fn serve(
-    tcp: TcpStream,
-    remote: SocketAddr,
-    permit: OwnedSemaphorePermit,
-    shared: Arc<Shared>,
-) {
-    let _slot = permit;
+/// Serves one accepted connection; `slot` is its place under the bounds.
+pub(super) async fn serve(tcp: TcpStream, remote: SocketAddr, slot: Slot, shared: Arc<Shared>) {
+    let _slot = slot;
     let _open = metrics().connection_opened();
     let local = tcp.local_addr().ok();
     let deadline = Instant::now() + shared.settings.handshake_timeout;
@@ -206,7 +200,8 @@ impl Drop for RpcGuard {
 }
 
 /// The router, as one connection's HTTP/2 service: adds the [`Peer`] to each
-/// request and counts it as activity until its response is ready.
+/// request and counts it as activity until its response has been sent (for
+/// a stream, such as a health Watch, until the stream ends).
 #[derive(Clone)]
 struct ConnService {
     routes: Routes,
@@ -215,7 +210,7 @@ struct ConnService {
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
-    type Response = http::Response<Body>;
+    type Response = http::Response<TrackedBody>;
     type Error = Infallible;
     type Future = Tracked<Oneshot<Routes, http::Request<Body>>>;
 
@@ -224,24 +219,68 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         request.extensions_mut().insert(self.peer.clone());
         Tracked {
             inner: Oneshot::new(self.routes.clone(), request),
-            _guard: self.activity.begin(),
+            guard: Some(self.activity.begin()),
         }
     }
 }
 
 pin_project! {
-    /// A response future that counts as activity until it completes.
+    /// A response future whose RPC counts as activity; the count moves into
+    /// the response body.
     struct Tracked<F> {
         #[pin]
         inner: F,
-        _guard: RpcGuard,
+        guard: Option<RpcGuard>,
     }
 }
 
-impl<F: Future> Future for Tracked<F> {
-    type Output = F::Output;
+impl<F> Future for Tracked<F>
+where
+    F: Future<Output = Result<http::Response<Body>, Infallible>>,
+{
+    type Output = Result<http::Response<TrackedBody>, Infallible>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().inner.poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Poll::Ready(Ok(response)) = this.inner.poll(cx) else {
+            return Poll::Pending;
+        };
+        let guard = this.guard.take();
+        Poll::Ready(Ok(response.map(|inner| TrackedBody { inner, guard })))
+    }
+}
+
+pin_project! {
+    /// A response body that counts as activity until its last frame is sent
+    /// (or it is dropped, when the stream is reset).
+    struct TrackedBody {
+        #[pin]
+        inner: Body,
+        guard: Option<RpcGuard>,
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = <Body as http_body::Body>::Data;
+    type Error = <Body as http_body::Body>::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            this.guard.take();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

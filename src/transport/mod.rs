@@ -38,6 +38,8 @@ use crate::{config::ConnectionConfig, tls::Reloader};
 pub struct Settings {
     /// Open connections at most.
     pub max_connections: u32,
+    /// Open connections from one address at most; 0 = no such bound.
+    pub max_connections_per_ip: u32,
     /// Time for the TLS handshake and the HTTP/2 preface.
     pub handshake_timeout: Duration,
     /// Age after which a connection gets a GOAWAY (±10 % jitter).
@@ -57,6 +59,7 @@ impl Settings {
     pub fn from_config(config: &ConnectionConfig) -> Self {
         Self {
             max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
             handshake_timeout: config.handshake_timeout(),
             max_age: config.max_age(),
             grace: config.age_grace(),
@@ -66,11 +69,16 @@ impl Settings {
         }
     }
 
-    /// The settings of the plaintext health listener: the same lifetimes,
-    /// and few connections (kubelet opens one per probe).
+    /// The settings of the plaintext health listener: few connections
+    /// (kubelet opens one per probe) held briefly, so that nothing can sit
+    /// on its slots for long.
     pub fn health(config: &ConnectionConfig) -> Self {
         Self {
             max_connections: 64,
+            max_connections_per_ip: 0,
+            max_age: Some(Duration::from_secs(60)),
+            grace: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(10)),
             ..Self::from_config(config)
         }
     }
@@ -81,17 +89,19 @@ impl Settings {
             .timer(TokioTimer::new())
             .keep_alive_interval(self.keepalive_interval)
             .keep_alive_timeout(self.keepalive_timeout)
-            // h2 counts the streams it resets itself over a connection's whole
-            // life and sends GOAWAY(ENHANCE_YOUR_CALM) at 1,024, failing every
-            // RPC then in flight. Under heavy shedding a healthy client's late
-            // DATA frames for streams answered early count too: the bench's
-            // overload run tripped it. tonic's server turns it off as well;
-            // connections are bounded, recycled at their maximum age, and the
-            // rapid-reset guard (pending accept resets, h2's default 20) stays.
-            .max_local_error_reset_streams(None);
+            // Bounds on what one connection can hold: a peer that opens
+            // streams and stops reading pins at most 100 x 64 KiB of
+            // responses (hyper's defaults: 200 x 400 KiB).
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .max_send_buf_size(MAX_SEND_BUFFER_PER_STREAM);
         builder
     }
 }
+
+/// Concurrent streams (RPCs) on one connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+/// Response bytes buffered per stream for a peer that does not read.
+pub const MAX_SEND_BUFFER_PER_STREAM: usize = 64 * 1024;
 
 /// File descriptors used besides connections: the health listener's
 /// connections, the pool towards Cognito, logs, the runtime.
@@ -133,10 +143,10 @@ struct Shared {
 }
 
 /// A running listener: connections are accepted and served until
-/// [`Server::shutdown`].
+/// [`Server::shutdown`]; dropped without it, it closes everything at once.
 pub struct Server {
     stop_accepting: CancellationToken,
-    accept: JoinHandle<()>,
+    accept: Option<JoinHandle<()>>,
     tracker: TaskTracker,
     shared: Arc<Shared>,
 }
@@ -167,7 +177,7 @@ impl Server {
         ));
         Self {
             stop_accepting,
-            accept,
+            accept: Some(accept),
             tracker,
             shared,
         }
@@ -176,9 +186,11 @@ impl Server {
     /// Closes the listener, sends every connection a GOAWAY and waits up to
     /// `drain_timeout` for their RPCs in flight; then closes what is left.
     /// Returns whether everything finished in time.
-    pub async fn shutdown(self, drain_timeout: Duration) -> bool {
+    pub async fn shutdown(mut self, drain_timeout: Duration) -> bool {
         self.stop_accepting.cancel();
-        let _ = self.accept.await;
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
         self.shared.drain.cancel();
         self.tracker.close();
         if tokio::time::timeout(drain_timeout, self.tracker.wait())
@@ -190,5 +202,12 @@ impl Server {
         self.shared.abort.cancel();
         self.tracker.wait().await;
         false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_accepting.cancel();
+        self.shared.abort.cancel();
     }
 }
