@@ -141,7 +141,9 @@ pub async fn run(
     // grpcurl before 1.8.8, grpcui, Postman and evans speak only v1alpha.
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    let verification = VerificationServer::new(VerificationService::new(cognito))
+    let service = VerificationService::new(cognito);
+    let rpc_tasks = service.tasks();
+    let verification = VerificationServer::new(service)
         .max_decoding_message_size(config.max_message_bytes as usize);
     let verification = middleware::layers(config).named_layer(verification);
     let routes = Routes::new(health_service.clone())
@@ -213,7 +215,16 @@ pub async fn run(
         drain_timeout_secs = config.drain_timeout_secs,
         "closing the listener; draining in-flight RPCs"
     );
-    if grpc.shutdown(config.drain_timeout()).await {
+    let drain_started = tokio::time::Instant::now();
+    let connections_drained = grpc.shutdown(config.drain_timeout()).await;
+    // The work of RPCs whose callers left (their Cognito calls) finishes too,
+    // within what is left of the drain.
+    rpc_tasks.close();
+    let left = config
+        .drain_timeout()
+        .saturating_sub(drain_started.elapsed());
+    let tasks_done = tokio::time::timeout(left, rpc_tasks.wait()).await.is_ok();
+    if connections_drained && tasks_done {
         tracing::info!("drained; stopped");
     } else {
         tracing::warn!("drain timeout elapsed; closed the connections still open");

@@ -2,8 +2,18 @@
 //! the time budget, map the result; count codes sent and attributes
 //! verified, and write the audit event. Errors become statuses in
 //! `status.rs`.
+//!
+//! Each RPC's work runs in a task of its own that outlives the RPC: once a
+//! call has gone to Cognito, the SMS is sent whether or not the caller still
+//! listens, so a caller that cancels must not make that call vanish from the
+//! metrics and the audit trail. The task keeps the RPC's admission slot, and
+//! shutdown waits for these tasks within the drain.
 
+use std::{future::Future, time::Duration};
+
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 use crate::{
     audit::Entry,
@@ -12,6 +22,7 @@ use crate::{
     deadline::Deadline,
     domain::{AttributeName, DeliveryMedium, Sent},
     error::{Error, ErrorKind, Operation},
+    middleware::AdmissionSlot,
     proto::{self, user_attribute_verification_service_server::UserAttributeVerificationService},
     telemetry::metrics::metrics,
 };
@@ -20,59 +31,112 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct VerificationService {
     cognito: Cognito,
+    tasks: TaskTracker,
 }
 
 impl VerificationService {
     /// A service calling Cognito through `cognito`.
     pub fn new(cognito: Cognito) -> Self {
-        Self { cognito }
+        Self {
+            cognito,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// The tasks of the RPCs in progress (shutdown waits for them).
+    pub fn tasks(&self) -> TaskTracker {
+        self.tasks.clone()
+    }
+
+    /// Runs an RPC's work in its own task, in the RPC's span, holding the
+    /// RPC's admission slot until the work is done.
+    async fn run<T: Send + 'static>(
+        &self,
+        slot: Option<AdmissionSlot>,
+        work: impl Future<Output = Result<T, Status>> + Send + 'static,
+    ) -> Result<T, Status> {
+        let task = self.tasks.spawn(
+            async move {
+                let _slot = slot;
+                work.await
+            }
+            .in_current_span(),
+        );
+        task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "RPC task failed");
+            Err(Status::internal("internal error"))
+        })
     }
 
     /// The Cognito call's time budget, or DEADLINE_EXCEEDED without calling
     /// Cognito when the caller's deadline leaves no time.
-    fn budget(&self, op: Operation, deadline: Deadline) -> Result<std::time::Duration, Error> {
+    fn budget(&self, op: Operation, deadline: Deadline) -> Result<Duration, Error> {
         deadline
             .budget(self.cognito.call_timeout())
             .ok_or(Error::new(
                 op,
                 ErrorKind::Timeout {
-                    budget: std::time::Duration::ZERO,
+                    budget: Duration::ZERO,
                 },
             ))
     }
-}
 
-impl VerificationService {
-    /// Parses and sends; fills the audit entry on the way.
+    /// GetUserAttributeVerificationCode, with its metrics and audit event.
     async fn send(
-        &self,
+        self,
         request: Request<proto::GetUserAttributeVerificationCodeRequest>,
-        audit: &mut Entry,
-    ) -> Result<Sent, Error> {
+    ) -> Result<Response<proto::GetUserAttributeVerificationCodeResponse>, Status> {
         const OP: Operation = Operation::GetUserAttributeVerificationCode;
+        let mut audit = Entry::start(OP, request.extensions());
         let deadline = Deadline::from_metadata(request.metadata());
-        let req = convert::send_code(request).map_err(|k| Error::new(OP, k))?;
-        audit.user(&req.token, &req.attribute);
-        self.cognito
-            .send_code(req, self.budget(OP, deadline)?)
-            .await
+        let sent = async {
+            let req = convert::send_code(request).map_err(|k| Error::new(OP, k))?;
+            audit.user(&req.token, &req.attribute);
+            self.cognito
+                .send_code(req, self.budget(OP, deadline)?)
+                .await
+        }
+        .await;
+        match sent {
+            Ok(sent) => {
+                metrics().code_sent(medium_label(&sent));
+                audit.sent(&sent);
+                audit.succeeded();
+                Ok(Response::new(
+                    proto::GetUserAttributeVerificationCodeResponse {
+                        code_delivery_details: sent.delivery.map(Into::into),
+                    },
+                ))
+            }
+            Err(e) => Err(audit.failed(e)),
+        }
     }
 
-    /// Parses and verifies; fills the audit entry on the way. The attribute
-    /// name, for the metrics.
+    /// VerifyUserAttribute, with its metrics and audit event.
     async fn verify(
-        &self,
+        self,
         request: Request<proto::VerifyUserAttributeRequest>,
-        audit: &mut Entry,
-    ) -> Result<AttributeName, Error> {
+    ) -> Result<Response<proto::VerifyUserAttributeResponse>, Status> {
         const OP: Operation = Operation::VerifyUserAttribute;
+        let mut audit = Entry::start(OP, request.extensions());
         let deadline = Deadline::from_metadata(request.metadata());
-        let req = convert::verify_code(request).map_err(|k| Error::new(OP, k))?;
-        audit.user(&req.token, &req.attribute);
-        let attribute = req.attribute.clone();
-        let request_id = self.cognito.verify(req, self.budget(OP, deadline)?).await?;
-        audit.request_id(request_id);
-        Ok(attribute)
+        let verified = async {
+            let req = convert::verify_code(request).map_err(|k| Error::new(OP, k))?;
+            audit.user(&req.token, &req.attribute);
+            let attribute: AttributeName = req.attribute.clone();
+            let request_id = self.cognito.verify(req, self.budget(OP, deadline)?).await?;
+            Ok::<_, Error>((attribute, request_id))
+        }
+        .await;
+        match verified {
+            Ok((attribute, request_id)) => {
+                metrics().attribute_verified(attribute.as_str());
+                audit.request_id(request_id);
+                audit.succeeded();
+                Ok(Response::new(proto::VerifyUserAttributeResponse {}))
+            }
+            Err(e) => Err(audit.failed(e)),
+        }
     }
 }
 
@@ -82,46 +146,17 @@ impl UserAttributeVerificationService for VerificationService {
         &self,
         request: Request<proto::GetUserAttributeVerificationCodeRequest>,
     ) -> Result<Response<proto::GetUserAttributeVerificationCodeResponse>, Status> {
-        let mut audit = Entry::start(
-            Operation::GetUserAttributeVerificationCode,
-            request.extensions(),
-        );
-        match self.send(request, &mut audit).await {
-            Ok(sent) => {
-                metrics().code_sent(medium_label(&sent));
-                audit.sent(&sent);
-                audit.finish(Ok(()));
-                Ok(Response::new(
-                    proto::GetUserAttributeVerificationCodeResponse {
-                        code_delivery_details: sent.delivery.map(Into::into),
-                    },
-                ))
-            }
-            Err(e) => Err(finish_failed(audit, e)),
-        }
+        let slot = request.extensions().get::<AdmissionSlot>().cloned();
+        self.run(slot, self.clone().send(request)).await
     }
 
     async fn verify_user_attribute(
         &self,
         request: Request<proto::VerifyUserAttributeRequest>,
     ) -> Result<Response<proto::VerifyUserAttributeResponse>, Status> {
-        let mut audit = Entry::start(Operation::VerifyUserAttribute, request.extensions());
-        match self.verify(request, &mut audit).await {
-            Ok(attribute) => {
-                metrics().attribute_verified(attribute.as_str());
-                audit.finish(Ok(()));
-                Ok(Response::new(proto::VerifyUserAttributeResponse {}))
-            }
-            Err(e) => Err(finish_failed(audit, e)),
-        }
+        let slot = request.extensions().get::<AdmissionSlot>().cloned();
+        self.run(slot, self.clone().verify(request)).await
     }
-}
-
-/// The status of a failed RPC, written to the audit trail.
-fn finish_failed(audit: Entry, error: Error) -> Status {
-    let status = Status::from(error);
-    audit.finish(Err(&status));
-    status
 }
 
 /// The `medium` label of a delivered code.

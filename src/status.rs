@@ -134,6 +134,16 @@ pub fn rejection_of(kind: &ErrorKind) -> Option<&'static str> {
         ErrorKind::RateLimited { .. } => Some("rate_limited"),
         ErrorKind::Overloaded { .. } => Some("overloaded"),
         ErrorKind::CallerNotAllowed { .. } => Some("caller_not_allowed"),
+        ErrorKind::Timeout { budget } if budget.is_zero() => Some("deadline_too_short"),
+        _ => None,
+    }
+}
+
+/// The AWS request id of an error, when Cognito sent one.
+pub fn request_id_of(kind: &ErrorKind) -> Option<&str> {
+    match kind {
+        ErrorKind::Cognito(c) => c.request_id.as_deref(),
+        ErrorKind::UnparseableResponse { request_id, .. } => request_id.as_deref(),
         _ => None,
     }
 }

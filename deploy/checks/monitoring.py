@@ -38,6 +38,10 @@ def check_metrics(r):
     for d in r.facades():
         annotations = d["spec"]["template"].get("metadata", {}).get("annotations") or {}
         port = _metrics_port(r, d)
+        # An overlay may opt out of annotation scraping explicitly (dev: its
+        # single replica must not meet the production alerts).
+        if annotations.get("prometheus.io/scrape") == "false":
+            continue
         want = (
             {
                 "prometheus.io/scrape": "true",

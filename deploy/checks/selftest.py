@@ -369,7 +369,7 @@ MUTATIONS = [
         "otel-collector.tracing",
     ),
     (
-        "dev",
+        "production",
         "scrape annotation names another port",
         lambda d: _facade(d)["spec"]["template"]["metadata"]["annotations"].update(
             {"prometheus.io/port": "50051"}

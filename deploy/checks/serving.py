@@ -31,6 +31,10 @@ TLS_FILES = {
     "COGNITO_VERIFY_TLS_CLIENT_CA": "ca.crt",
 }
 
+# What the binary does after the drain, in seconds: the trace flush (5) and
+# the health listener's close (1).
+AFTER_DRAIN_SECS = 6
+
 
 def check_facade_config(r):
     """Settings: every container sets only COGNITO_VERIFY_* and OTEL_*
@@ -62,8 +66,12 @@ def check_facade_config(r):
         if env.get("COGNITO_VERIFY_LOG_FORMAT") != "json":
             problems.append(f"{ref(d)}: COGNITO_VERIFY_LOG_FORMAT is not json")
         try:
-            budget = int(env.get("COGNITO_VERIFY_SHUTDOWN_DELAY_SECS", 5)) + int(
-                env.get("COGNITO_VERIFY_DRAIN_TIMEOUT_SECS", 20)
+            # After the drain: the trace flush (at most 5 s) and the health
+            # listener's close (at most 1 s).
+            budget = (
+                int(env.get("COGNITO_VERIFY_SHUTDOWN_DELAY_SECS", 5))
+                + int(env.get("COGNITO_VERIFY_DRAIN_TIMEOUT_SECS", 20))
+                + AFTER_DRAIN_SECS
             )
         except ValueError:
             problems.append(f"{ref(d)}: shutdown delay or drain timeout is not a number")
@@ -71,7 +79,7 @@ def check_facade_config(r):
         grace = pod_spec(d).get("terminationGracePeriodSeconds", 30)
         if grace <= budget:
             problems.append(
-                f"{ref(d)}: terminationGracePeriodSeconds {grace} <= shutdown delay + drain timeout {budget}"
+                f"{ref(d)}: terminationGracePeriodSeconds {grace} <= shutdown delay + drain timeout + {AFTER_DRAIN_SECS} s {budget}"
             )
         ports = container_ports(c)
         listen = port_of(env.get("COGNITO_VERIFY_LISTEN", f"0.0.0.0:{DEFAULT_LISTEN_PORT}"))

@@ -11,13 +11,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tonic::{Code, Status};
-use tonic_types::StatusExt as _;
 
 use crate::{
     auth::Claims,
     domain::{AccessToken, AttributeName, DeliveryMedium, Sent},
-    error::Operation,
+    error::{Error, Operation},
     middleware::trace::{code_name, RpcTraceId},
+    status::{code_of, reason_of, request_id_of},
     transport::Peer,
 };
 
@@ -78,6 +78,9 @@ impl Entry {
 
     /// What Cognito said about the delivery.
     pub fn sent(&mut self, sent: &Sent) {
+        if !on() {
+            return;
+        }
         if let Some(d) = &sent.delivery {
             self.destination = d.destination.clone();
             self.medium = d.medium.map(medium_name);
@@ -87,24 +90,33 @@ impl Entry {
 
     /// The AWS request id of a success.
     pub fn request_id(&mut self, id: Option<String>) {
-        self.aws_request_id = id;
+        if on() {
+            self.aws_request_id = id;
+        }
     }
 
-    /// Writes the event with the RPC's outcome.
-    pub fn finish(self, outcome: Result<(), &Status>) {
+    /// Writes the event of a failed RPC and returns its status.
+    pub fn failed(self, error: Error) -> Status {
         if !on() {
-            return;
+            return Status::from(error);
         }
-        let (code, reason, request_id) = match outcome {
-            Ok(()) => (Code::Ok, None, self.aws_request_id),
-            Err(status) => {
-                let info = status.get_details_error_info();
-                let request_id = info
-                    .as_ref()
-                    .and_then(|i| i.metadata.get("awsRequestId").cloned());
-                (status.code(), info.map(|i| i.reason), request_id)
-            }
-        };
+        let code = code_of(&error);
+        let reason = reason_of(&error.kind).into_owned();
+        let request_id = request_id_of(&error.kind).map(str::to_owned);
+        let status = Status::from(error);
+        self.write(code, Some(&reason), request_id.as_deref());
+        status
+    }
+
+    /// Writes the event of a successful RPC.
+    pub fn succeeded(self) {
+        if on() {
+            let request_id = self.aws_request_id.clone();
+            self.write(Code::Ok, None, request_id.as_deref());
+        }
+    }
+
+    fn write(self, code: Code, reason: Option<&str>, request_id: Option<&str>) {
         let event = match self.operation {
             Operation::GetUserAttributeVerificationCode => "send",
             Operation::VerifyUserAttribute => "verify",
@@ -116,17 +128,28 @@ impl Entry {
             trace_id = self.trace_id.map(|t| tracing::field::display(t.0)),
             peer.address = self.peer.as_ref().map(|p| tracing::field::display(p.remote_addr())),
             caller = self.peer.as_ref().and_then(Peer::identity),
-            user.pool = claims.and_then(Claims::pool_id),
-            user.sub = claims.and_then(|c| c.sub.as_deref()),
+            user.pool = claims.and_then(Claims::pool_id).map(capped),
+            user.sub = claims.and_then(|c| c.sub.as_deref()).map(capped),
             claims = claims.map(|_| "unverified"),
             attribute = self.attribute.as_deref(),
             grpc.code = code_name(code),
-            reason = reason.as_deref(),
+            reason,
             destination = self.destination.as_deref(),
             medium = self.medium,
-            aws.request_id = request_id.as_deref(),
+            aws.request_id = request_id,
             "audit"
         );
+    }
+}
+
+/// Most characters of a claim written to the trail: claims are unverified
+/// input, and Cognito's ids are far shorter.
+const CLAIM_MAX_CHARS: usize = 128;
+
+fn capped(claim: &str) -> &str {
+    match claim.char_indices().nth(CLAIM_MAX_CHARS) {
+        Some((end, _)) => &claim[..end],
+        None => claim,
     }
 }
 

@@ -12,7 +12,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use connections::{ConnectionConfig, Listen};
-pub use telemetry::{AuditLog, TelemetryConfig, TracesSampler};
+pub use telemetry::{AuditLog, TelemetryConfig, TracesExporter, TracesSampler};
 pub use tls::TlsConfig;
 
 /// `cognito-verify`: a gRPC facade for Amazon Cognito user-attribute verification.

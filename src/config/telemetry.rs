@@ -39,6 +39,25 @@ pub enum TracesSampler {
     ParentBasedTraceIdRatio,
 }
 
+/// `OTEL_TRACES_EXPORTER` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TracesExporter {
+    /// OTLP over gRPC.
+    Otlp,
+    /// No export.
+    None,
+}
+
+/// Only OTLP over gRPC is built in.
+fn parse_protocol(value: &str) -> Result<String, String> {
+    match value.trim() {
+        "grpc" => Ok("grpc".to_owned()),
+        other => Err(format!(
+            "only the grpc OTLP protocol is supported (e.g. port 4317), not {other:?}"
+        )),
+    }
+}
+
 /// Metrics, traces and the audit trail. The trace settings are
 /// OpenTelemetry's standard variables.
 #[derive(Debug, Clone, Args)]
@@ -64,6 +83,27 @@ pub struct TelemetryConfig {
     /// OTLP/gRPC endpoint for traces only; wins over `--otlp-endpoint`.
     #[arg(long = "otlp-traces-endpoint", env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", value_parser = parse_endpoint)]
     pub otlp_traces_endpoint: Option<String>,
+
+    /// Time for one export to the collector, in milliseconds (default 3000,
+    /// under the 5 s flush at shutdown).
+    #[arg(long = "otlp-timeout-ms", env = "OTEL_EXPORTER_OTLP_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub otlp_timeout_ms: Option<u64>,
+
+    /// The same, for traces only; wins over `--otlp-timeout-ms`.
+    #[arg(long = "otlp-traces-timeout-ms", env = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub otlp_traces_timeout_ms: Option<u64>,
+
+    /// The OTLP protocol: only `grpc` is supported.
+    #[arg(long = "otlp-protocol", env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_parser = parse_protocol)]
+    pub otlp_protocol: Option<String>,
+
+    /// The same, for traces only.
+    #[arg(long = "otlp-traces-protocol", env = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", value_parser = parse_protocol)]
+    pub otlp_traces_protocol: Option<String>,
+
+    /// `otlp` (the default) or `none` (no export).
+    #[arg(long = "otel-traces-exporter", env = "OTEL_TRACES_EXPORTER", value_enum, default_value_t = TracesExporter::Otlp)]
+    pub otel_traces_exporter: TracesExporter,
 
     /// `service.name` of the spans (default `cognito-verify`, or the
     /// `service.name` of `OTEL_RESOURCE_ATTRIBUTES`).

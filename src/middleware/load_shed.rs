@@ -10,12 +10,20 @@ use std::{
     task::{Context, Poll},
 };
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 use tower::{Layer, Service};
 
 use super::{reject, ResponseFuture};
 use crate::error::{ErrorKind, Operation};
+
+/// An RPC's place under the bound, in its request's extensions: the handler
+/// keeps a clone for work that outlives a cancelled RPC (its Cognito call),
+/// so that cancelling calls cannot start more work than the bound.
+#[derive(Debug, Clone)]
+pub struct AdmissionSlot {
+    _permit: Arc<OwnedSemaphorePermit>,
+}
 
 /// Adds [`LoadShed`].
 #[derive(Debug, Clone)]
@@ -65,12 +73,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
         let Some(op) = Operation::from_grpc_path(req.uri().path()) else {
             return Box::pin(self.inner.call(req));
         };
         match Arc::clone(&self.bound.permits).try_acquire_owned() {
             Ok(permit) => {
+                let permit = Arc::new(permit);
+                req.extensions_mut().insert(AdmissionSlot {
+                    _permit: Arc::clone(&permit),
+                });
                 let future = self.inner.call(req);
                 Box::pin(async move {
                     let response = future.await;

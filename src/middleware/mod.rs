@@ -9,7 +9,7 @@ pub mod trace;
 
 use std::{convert::Infallible, future::Future, pin::Pin, time::Duration};
 
-use tonic::{body::Body, Status};
+use tonic::body::Body;
 use tower::{
     layer::util::{Identity, Stack},
     ServiceBuilder,
@@ -17,7 +17,7 @@ use tower::{
 
 pub use caller::{CallerLayer, Callers};
 pub use gate::{Check, Gate, GateLayer};
-pub use load_shed::LoadShedLayer;
+pub use load_shed::{AdmissionSlot, LoadShedLayer};
 pub use rate_limit::{RateLimitLayer, RateLimits};
 pub use trace::TraceLayer;
 
@@ -71,9 +71,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 /// ends in a GOAWAY that fails every RPC on it.
 fn reject(operation: Operation, kind: ErrorKind, request: http::Request<Body>) -> ResponseFuture {
     let audit = Entry::start(operation, request.extensions());
-    let status = Status::from(Error::new(operation, kind));
-    audit.finish(Err(&status));
-    let response = status.into_http();
+    let response = audit.failed(Error::new(operation, kind)).into_http();
     Box::pin(async move {
         let body = request.into_body();
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain(body)).await;

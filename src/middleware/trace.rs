@@ -28,7 +28,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use super::ResponseFuture;
 use crate::{
     error::Operation,
-    telemetry::{self, metrics::metrics, propagation},
+    telemetry::{
+        self,
+        metrics::{metrics, InFlight, GRPC_SERVICE},
+        propagation,
+    },
     transport::Peer,
 };
 
@@ -71,7 +75,7 @@ where
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
         let start = Instant::now();
         let op = Operation::from_grpc_path(req.uri().path());
-        let span = server_span(&req);
+        let span = server_span(&req, op);
         if let Some(trace_id) = link_to_caller(&span, req.headers()) {
             req.extensions_mut().insert(RpcTraceId(trace_id));
         }
@@ -83,51 +87,85 @@ where
             let _entered = span.enter();
             self.inner.call(req)
         };
+        let mut completion = Completion {
+            op,
+            start,
+            span: span.clone(),
+            in_flight,
+            done: false,
+        };
         Box::pin(async move {
-            let Ok(response) = future.instrument(span.clone()).await;
-            drop(in_flight);
-            let code = status_code(&response);
-            let elapsed = start.elapsed();
-            if let Some(op) = op {
-                metrics().rpc_handled(op, code, elapsed);
-            }
-            span.record("grpc.code", code_name(code));
-            span.record(
-                "latency_us",
-                i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
-            );
-            if telemetry::traces_on() {
-                span.record("rpc.grpc.status_code", code as i64);
-                if is_error_status(code) {
-                    span.record("otel.status_code", "ERROR");
-                }
-            }
-            let _entered = span.enter();
-            if is_server_fault(code) {
-                tracing::warn!("rpc failed");
-            } else {
-                tracing::info!("rpc finished");
-            }
+            let Ok(response) = future.instrument(span).await;
+            completion.finish(status_code(&response));
             Ok(response)
         })
     }
 }
 
+/// Records how an RPC ended: the metrics, the span's status fields and the
+/// log line. Dropped unfinished (the client reset the stream, or the drain
+/// ended), it records the RPC as CANCELLED.
+struct Completion {
+    op: Option<Operation>,
+    start: Instant,
+    span: Span,
+    in_flight: Option<InFlight>,
+    done: bool,
+}
+
+impl Completion {
+    fn finish(&mut self, code: Code) {
+        self.done = true;
+        self.in_flight = None;
+        let elapsed = self.start.elapsed();
+        if let Some(op) = self.op {
+            metrics().rpc_handled(op, code, elapsed);
+        }
+        let span = &self.span;
+        span.record("grpc.code", code_name(code));
+        span.record(
+            "latency_us",
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
+        );
+        if telemetry::traces_on() {
+            span.record("rpc.grpc.status_code", code as i64);
+            if is_error_status(code) {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        let _entered = span.enter();
+        if code == Code::Cancelled {
+            tracing::info!("rpc cancelled");
+        } else if is_server_fault(code) {
+            tracing::warn!("rpc failed");
+        } else {
+            tracing::info!("rpc finished");
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(Code::Cancelled);
+        }
+    }
+}
+
 /// The span of one RPC. The OpenTelemetry fields exist only when traces are
-/// exported: otherwise they would only lengthen every log line.
-fn server_span(req: &http::Request<Body>) -> Span {
-    let path = req.uri().path();
-    let (service, method) = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .unwrap_or((path, ""));
+/// exported: otherwise they would only lengthen every log line. Names come
+/// from the known operations: a path under the service that names no RPC is
+/// `_OTHER`, so callers cannot mint span names.
+fn server_span(req: &http::Request<Body>, op: Option<Operation>) -> Span {
+    let method = op.map_or("_OTHER", Operation::as_str);
+    let name = op.map_or(GRPC_SERVICE, |op| op.grpc_path().trim_start_matches('/'));
     let peer = Peer::of(req);
     let client = peer.map(|p| display(p.remote_addr().ip()));
     let caller = peer.and_then(Peer::identity);
     if !telemetry::traces_on() {
         return tracing::info_span!(
             "rpc",
-            rpc.service = service,
+            rpc.service = GRPC_SERVICE,
             rpc.method = method,
             client.address = client,
             caller,
@@ -140,11 +178,11 @@ fn server_span(req: &http::Request<Body>) -> Span {
     let local = peer.and_then(Peer::local_addr);
     tracing::info_span!(
         "rpc",
-        otel.name = path.trim_start_matches('/'),
+        otel.name = name,
         otel.kind = "server",
         otel.status_code = Empty,
         rpc.system = "grpc",
-        rpc.service = service,
+        rpc.service = GRPC_SERVICE,
         rpc.method = method,
         rpc.grpc.status_code = Empty,
         server.address = local.map(|a| display(a.ip())),
@@ -164,14 +202,13 @@ fn server_span(req: &http::Request<Body>) -> Span {
 /// the trace id, and with traces on the span id, for the log line. Returns
 /// the trace id, if there is one.
 fn link_to_caller(span: &Span, headers: &http::HeaderMap) -> Option<TraceId> {
-    let caller = propagation::extract(headers);
     if !telemetry::traces_on() {
-        let remote = propagation::remote_span_context(&caller)?;
-        span.record("trace_id", display(remote.trace_id()));
-        return Some(remote.trace_id());
+        let trace_id = propagation::caller_trace_id(headers)?;
+        span.record("trace_id", display(trace_id));
+        return Some(trace_id);
     }
     // Before the span starts: sampling sees the caller's decision.
-    let _ = span.set_parent(caller);
+    let _ = span.set_parent(propagation::extract(headers));
     let context = span.context();
     let ours = context.span().span_context().clone();
     if !ours.is_valid() {

@@ -28,11 +28,14 @@ async fn scrape(headers: HeaderMap) -> impl IntoResponse {
     } else {
         exposition::PROMETHEUS_TEXT
     };
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type)],
-        metrics().encode(openmetrics),
-    )
+    match metrics().encode(openmetrics) {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "the metrics could not be encoded\n".to_owned(),
+        ),
+    }
 }
 
 /// Serves the admin routes on `listener` until `shutdown`.

@@ -53,6 +53,19 @@ const CODES: [&str; 17] = [
     "Unauthenticated",
 ];
 
+/// `reason` values of `cognito_verify_rejected_total` known at build time;
+/// their series exist from the start (so that `increase()` sees the first).
+const REJECTION_REASONS: &[&str] = &[
+    "rate_limited",
+    "overloaded",
+    "caller_not_allowed",
+    "invalid_request",
+    "missing_token",
+    "deadline_too_short",
+];
+/// Transport outcomes of a Cognito call.
+const TRANSPORT_OUTCOMES: &[&str] = &["timeout", "unreachable", "unparseable_response", "internal"];
+
 /// Cognito exception names that may appear as an `outcome`; anything else is
 /// `OtherException`, so a misbehaving endpoint cannot grow the label set.
 const COGNITO_EXCEPTIONS: &[&str] = &[
@@ -141,8 +154,19 @@ struct RpcSeries {
 /// The series of one Cognito operation.
 #[derive(Debug)]
 struct CognitoSeries {
-    ok: Counter,
+    /// `ok`, every known exception, the transport outcomes, `OtherException`.
+    outcomes: Vec<(&'static str, Counter)>,
     duration: Histogram,
+}
+
+/// Counters of a closed label set, looked up without a lock.
+#[derive(Debug)]
+struct Closed(Vec<(&'static str, Counter)>);
+
+impl Closed {
+    fn get(&self, value: &str) -> Option<&Counter> {
+        self.0.iter().find(|(v, _)| *v == value).map(|(_, c)| c)
+    }
 }
 
 /// Every family, and the registry that exposes them.
@@ -151,11 +175,11 @@ pub struct Metrics {
     registry: Registry,
     rpc: [RpcSeries; 2],
     cognito: [CognitoSeries; 2],
-    cognito_outcomes: Family<CognitoLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
+    rejected_known: Closed,
     in_flight: Gauge,
-    codes_sent: Family<MediumLabels, Counter>,
-    verified: Family<AttributeLabels, Counter>,
+    codes_sent: Closed,
+    verified: Closed,
     connections_open: Gauge,
     connections_refused: Counter,
     /// No series until TLS is on: a plaintext deployment shows no expiry.
@@ -191,8 +215,6 @@ impl Metrics {
         );
         let rejected = Family::<ReasonLabels, Counter>::default();
         let in_flight = Gauge::default();
-        let codes_sent = Family::<MediumLabels, Counter>::default();
-        let verified = Family::<AttributeLabels, Counter>::default();
         let connections_open = Gauge::default();
         let connections_refused = Counter::default();
         let tls_expiry = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
@@ -226,18 +248,57 @@ impl Metrics {
             }
         });
         let cognito = Operation::ALL.map(|op| CognitoSeries {
-            ok: cognito_outcomes
-                .get_or_create(&CognitoLabels {
-                    operation: op.as_str(),
-                    outcome: "ok",
+            outcomes: ["ok", "OtherException"]
+                .iter()
+                .chain(COGNITO_EXCEPTIONS)
+                .chain(TRANSPORT_OUTCOMES)
+                .map(|&outcome| {
+                    let labels = CognitoLabels {
+                        operation: op.as_str(),
+                        outcome,
+                    };
+                    (outcome, cognito_outcomes.get_or_create(&labels).clone())
                 })
-                .clone(),
+                .collect(),
             duration: cognito_duration
                 .get_or_create(&OperationLabels {
                     operation: op.as_str(),
                 })
                 .clone(),
         });
+        let rejected_known = Closed(
+            REJECTION_REASONS
+                .iter()
+                .map(|&reason| {
+                    (
+                        reason,
+                        rejected.get_or_create(&ReasonLabels { reason }).clone(),
+                    )
+                })
+                .collect(),
+        );
+        let codes_sent_series = Family::<MediumLabels, Counter>::default();
+        let codes_sent = Closed(
+            ["email", "sms", "unknown"]
+                .map(|medium| {
+                    (
+                        medium,
+                        codes_sent_series
+                            .get_or_create(&MediumLabels { medium })
+                            .clone(),
+                    )
+                })
+                .to_vec(),
+        );
+        let verified_series = Family::<AttributeLabels, Counter>::default();
+        let verified = Closed(
+            ["email", "phone_number", "other"]
+                .map(|attribute| {
+                    let labels = AttributeLabels { attribute };
+                    (attribute, verified_series.get_or_create(&labels).clone())
+                })
+                .to_vec(),
+        );
 
         registry.register("grpc_server_started", "RPCs started on the server", started);
         registry.register(
@@ -253,7 +314,7 @@ impl Metrics {
         registry.register(
             "cognito_verify_cognito_requests",
             "Calls to Cognito, by outcome: ok, the Cognito exception, or a transport failure",
-            cognito_outcomes.clone(),
+            cognito_outcomes,
         );
         registry.register(
             "cognito_verify_cognito_request_duration_seconds",
@@ -273,12 +334,12 @@ impl Metrics {
         registry.register(
             "cognito_verify_codes_sent",
             "Verification codes Cognito reported sent, by delivery medium",
-            codes_sent.clone(),
+            codes_sent_series,
         );
         registry.register(
             "cognito_verify_attributes_verified",
             "Attributes verified (VerifyUserAttribute succeeded), by attribute",
-            verified.clone(),
+            verified_series,
         );
         registry.register(
             "cognito_verify_connections_open",
@@ -287,7 +348,7 @@ impl Metrics {
         );
         registry.register(
             "cognito_verify_connections_refused",
-            "Connections closed at once because --max-connections were open",
+            "Connections to the gRPC port closed at once at a bound (--max-connections, --max-connections-per-ip)",
             connections_refused.clone(),
         );
         registry.register(
@@ -310,8 +371,8 @@ impl Metrics {
             registry,
             rpc,
             cognito,
-            cognito_outcomes,
             rejected,
+            rejected_known,
             in_flight,
             codes_sent,
             verified,
@@ -358,31 +419,22 @@ impl Metrics {
     }
 
     /// A Cognito call of `op` ended: `outcome` is `ok`, the exception name
-    /// or a transport outcome.
+    /// or a transport outcome; names this build does not know count as
+    /// `OtherException`, so a misbehaving endpoint cannot grow the label set.
     pub fn cognito_call(&self, op: Operation, outcome: &str, started: Instant) {
         let series = &self.cognito[index(op)];
         series.duration.observe(started.elapsed().as_secs_f64());
-        if outcome == "ok" {
-            series.ok.inc();
-            return;
-        }
-        let outcome = COGNITO_EXCEPTIONS
-            .iter()
-            .chain(&["timeout", "unreachable", "unparseable_response", "internal"])
-            .find(|known| **known == outcome)
-            .copied()
-            .unwrap_or("OtherException");
-        self.cognito_outcomes
-            .get_or_create(&CognitoLabels {
-                operation: op.as_str(),
-                outcome,
-            })
-            .inc();
+        let known = series.outcomes.iter().find(|(o, _)| *o == outcome);
+        let (_, counter) = known.unwrap_or(&series.outcomes[1]);
+        counter.inc();
     }
 
     /// The service refused a call before Cognito, for `reason`.
     pub fn rejected(&self, reason: &'static str) {
-        self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+        match self.rejected_known.get(reason) {
+            Some(counter) => counter.inc(),
+            None => self.rejected.get_or_create(&ReasonLabels { reason }).inc(),
+        };
     }
 
     /// Counts an RPC in flight until the guard is dropped.
@@ -393,22 +445,21 @@ impl Metrics {
 
     /// Cognito sent a code by `medium` (`email`, `sms` or `unknown`).
     pub fn code_sent(&self, medium: &'static str) {
-        self.codes_sent
-            .get_or_create(&MediumLabels { medium })
-            .inc();
+        if let Some(counter) = self
+            .codes_sent
+            .get(medium)
+            .or(self.codes_sent.get("unknown"))
+        {
+            counter.inc();
+        }
     }
 
     /// An attribute was verified; names other than email and phone_number
     /// count as `other`.
     pub fn attribute_verified(&self, attribute: &str) {
-        let attribute = match attribute {
-            "email" => "email",
-            "phone_number" => "phone_number",
-            _ => "other",
-        };
-        self.verified
-            .get_or_create(&AttributeLabels { attribute })
-            .inc();
+        if let Some(counter) = self.verified.get(attribute).or(self.verified.get("other")) {
+            counter.inc();
+        }
     }
 
     /// A connection opened on the gRPC port; the guard counts it closed.
@@ -423,15 +474,14 @@ impl Metrics {
     }
 
     /// The exposition: OpenMetrics text, or the Prometheus text format 0.0.4.
-    pub fn encode(&self, openmetrics: bool) -> String {
+    pub fn encode(&self, openmetrics: bool) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(16 * 1024);
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)?;
         if openmetrics {
-            let _ = prometheus_client::encoding::text::encode_eof(&mut out);
-            out
+            prometheus_client::encoding::text::encode_eof(&mut out)?;
+            Ok(out)
         } else {
-            super::exposition::to_prometheus_text(&out)
+            Ok(super::exposition::to_prometheus_text(&out))
         }
     }
 }

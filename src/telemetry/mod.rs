@@ -80,7 +80,7 @@ pub fn init(
     TRACES_ON.store(provider.is_some(), Ordering::Relaxed);
     if let (Some(config), true) = (telemetry, provider.is_some()) {
         tracing::info!(
-            endpoint = traces::endpoint(config),
+            endpoint = traces::endpoint(config).map(traces::without_userinfo),
             sampler = ?config.otel_traces_sampler,
             "exporting traces over OTLP"
         );

@@ -109,9 +109,10 @@ fn sample() -> Sample {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let mut s = parse(&stat, &status);
+    // Less the descriptor `read_dir` itself holds open.
     s.open_fds = std::fs::read_dir("/proc/self/fd")
         .ok()
-        .map(|d| d.count() as i64);
+        .map(|d| d.count() as i64 - 1);
     s.max_fds = rlimit::Resource::NOFILE
         .get()
         .ok()

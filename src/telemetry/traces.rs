@@ -13,7 +13,7 @@ use opentelemetry_sdk::{
     Resource,
 };
 
-use crate::config::{TelemetryConfig, TracesSampler};
+use crate::config::{TelemetryConfig, TracesExporter, TracesSampler};
 
 /// `service.name` when neither `OTEL_SERVICE_NAME` nor
 /// `OTEL_RESOURCE_ATTRIBUTES` names the service.
@@ -33,7 +33,7 @@ pub struct Traces {
 
 /// The OTLP endpoint in force, if export is on.
 pub fn endpoint(config: &TelemetryConfig) -> Option<&str> {
-    if config.otel_sdk_disabled {
+    if config.otel_sdk_disabled || config.otel_traces_exporter == TracesExporter::None {
         return None;
     }
     config
@@ -49,10 +49,14 @@ pub fn build(config: &TelemetryConfig) -> Result<Option<Traces>, String> {
     let Some(endpoint) = endpoint(config) else {
         return Ok(None);
     };
+    let timeout = config
+        .otlp_traces_timeout_ms
+        .or(config.otlp_timeout_ms)
+        .map_or(EXPORT_TIMEOUT, Duration::from_millis);
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
-        .with_timeout(EXPORT_TIMEOUT);
+        .with_timeout(timeout);
     if endpoint.starts_with("https://") {
         exporter = exporter.with_tls_config(
             opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new().with_native_roots(),
@@ -60,7 +64,7 @@ pub fn build(config: &TelemetryConfig) -> Result<Option<Traces>, String> {
     }
     let exporter = exporter
         .build()
-        .map_err(|e| format!("OTLP exporter for {endpoint}: {e}"))?;
+        .map_err(|e| format!("OTLP exporter for {}: {e}", without_userinfo(endpoint)))?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_sampler(sampler(config)?)
@@ -152,13 +156,27 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `endpoint` without a `user:password@` part, for logs and errors.
+pub fn without_userinfo(endpoint: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => endpoint.to_owned(),
+            }
+        }
+        None => endpoint.to_owned(),
+    }
+}
+
 /// Flushes the spans still queued and stops the exporter, within `limit`.
 /// The SDK's shutdown blocks its thread, so it runs on the blocking pool
 /// while the runtime keeps serving the exporter's connection.
 pub async fn shutdown(provider: SdkTracerProvider, limit: Duration) {
     let flush = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(limit));
     match tokio::time::timeout(limit + Duration::from_secs(1), flush).await {
-        Ok(Ok(Ok(()))) => tracing::info!("traces flushed"),
+        Ok(Ok(Ok(()))) => tracing::info!("trace exporter shut down"),
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "flushing traces failed"),
         Ok(Err(e)) => tracing::warn!(error = %e, "flushing traces failed"),
         Err(_) => tracing::warn!("flushing traces timed out"),
@@ -181,5 +199,13 @@ mod tests {
         );
         assert_eq!(percent_decode("%41%"), "A%");
         assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(
+            without_userinfo("https://u:secret@collector:4317/x"),
+            "https://collector:4317/x"
+        );
+        assert_eq!(
+            without_userinfo("http://collector:4317"),
+            "http://collector:4317"
+        );
     }
 }

@@ -135,7 +135,9 @@ pub(super) async fn run(
         };
         let Ok(overall) = Arc::clone(&permits).try_acquire_owned() else {
             drop(tcp);
-            metrics().connection_refused();
+            if settings.counted {
+                metrics().connection_refused();
+            }
             if let Some(refused) = full.due() {
                 tracing::warn!(
                     max_connections = settings.max_connections,
@@ -151,7 +153,9 @@ pub(super) async fn run(
                 Some(slot) => Some(slot),
                 None => {
                     drop(tcp);
-                    metrics().connection_refused();
+                    if settings.counted {
+                        metrics().connection_refused();
+                    }
                     if let Some(refused) = ip_full.due() {
                         tracing::warn!(
                             peer.address = %remote.ip(),

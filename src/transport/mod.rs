@@ -40,6 +40,9 @@ pub struct Settings {
     pub max_connections: u32,
     /// Open connections from one address at most; 0 = no such bound.
     pub max_connections_per_ip: u32,
+    /// Whether this listener's connections are counted in the connection
+    /// metrics (the gRPC port's are; the health listener's are not).
+    pub counted: bool,
     /// Time for the TLS handshake and the HTTP/2 preface.
     pub handshake_timeout: Duration,
     /// Age after which a connection gets a GOAWAY (±10 % jitter).
@@ -60,6 +63,7 @@ impl Settings {
         Self {
             max_connections: config.max_connections,
             max_connections_per_ip: config.max_connections_per_ip,
+            counted: true,
             handshake_timeout: config.handshake_timeout(),
             max_age: config.max_age(),
             grace: config.age_grace(),
@@ -76,6 +80,7 @@ impl Settings {
         Self {
             max_connections: 64,
             max_connections_per_ip: 0,
+            counted: false,
             max_age: Some(Duration::from_secs(60)),
             grace: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(10)),
