@@ -6,8 +6,8 @@ use tonic::{metadata::MetadataMap, Request};
 
 use crate::{
     domain::{
-        AccessToken, AttributeName, ClientMetadata, CodeDelivery, DeliveryMedium, SendCode,
-        VerificationCode, VerifyCode,
+        AccessToken, AttributeName, ClientMetadata, CodeDelivery, DeliveryMedium, RequestId,
+        SendCode, VerificationCode, VerifyCode,
     },
     error::{ErrorKind, FieldViolation},
     proto,
@@ -23,6 +23,7 @@ pub fn send_code(
         attribute: AttributeName::parse(msg.attribute_name).map_err(ErrorKind::InvalidRequest)?,
         client_metadata: ClientMetadata::parse(msg.client_metadata)
             .map_err(ErrorKind::InvalidRequest)?,
+        request_id: RequestId::parse(&msg.request_id).map_err(ErrorKind::InvalidRequest)?,
     })
 }
 

@@ -169,6 +169,35 @@ pub struct SendCode {
     pub attribute: AttributeName,
     /// Passed through to Lambda triggers.
     pub client_metadata: ClientMetadata,
+    /// The caller's idempotency key, when it sent one.
+    pub request_id: Option<RequestId>,
+}
+
+/// A caller-chosen idempotency key: a UUID (AIP-155), kept in its canonical
+/// hyphenated lower-case form so that spellings of one UUID match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(uuid::Uuid);
+
+impl RequestId {
+    /// Parses a request id; empty means none.
+    pub fn parse(value: &str) -> Result<Option<Self>, FieldViolation> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        uuid::Uuid::try_parse(value)
+            .map(|id| Some(Self(id)))
+            .map_err(|_| {
+                FieldViolation::new(
+                    "request_id",
+                    "must be a UUID, e.g. 4f8e3c2a-9b1d-4e6f-8a7b-2c5d9e0f1a3b",
+                )
+            })
+    }
+
+    /// The canonical text.
+    pub fn as_hyphenated(&self) -> uuid::fmt::Hyphenated {
+        self.0.hyphenated()
+    }
 }
 
 /// A parsed VerifyUserAttribute request.

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::{auth::TokenRejection, limits::Limit};
+
 /// The RPC (and Cognito operation) an error belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
@@ -124,14 +126,27 @@ pub enum ErrorKind {
         /// The error chain, for the log.
         detail: String,
     },
-    /// This replica's rate limit for the RPC is used up.
-    #[error("rate limited for {wait:?}")]
-    RateLimited {
-        /// The earliest time a call can be admitted again.
+    /// The token failed the local check; Cognito was not called.
+    #[error("token rejected: {}", .0.reason())]
+    Token(TokenRejection),
+    /// A limit refused the call; Cognito was not called.
+    #[error("limited by {}", .limit.reason())]
+    Limited {
+        /// Which limit.
+        limit: Limit,
+        /// The earliest time the call would be admitted.
         wait: Duration,
-        /// The configured limit, calls per second.
-        limit_per_sec: u32,
+        /// The limit in words, for `QuotaFailure`.
+        description: String,
     },
+    /// The shared limits (Redis) could not decide, and the failure mode is
+    /// `deny`; Cognito was not called.
+    #[error("limits unavailable")]
+    LimitsUnavailable,
+    /// A send with the same `request_id` is in progress and did not finish
+    /// within this call's deadline.
+    #[error("request in progress")]
+    RequestInProgress,
     /// The caller's client certificate is not on `--allow-caller`.
     #[error("caller not allowed")]
     CallerNotAllowed {

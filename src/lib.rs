@@ -13,12 +13,18 @@
 //! gRPC call
 //!   → middleware::trace       server span (continues the caller's W3C trace), RPC metrics, log line
 //!   → middleware::caller      --allow-caller list         → PERMISSION_DENIED
-//!   → middleware::rate_limit  per-RPC GCRA limit          → RESOURCE_EXHAUSTED + RetryInfo
 //!   → middleware::load_shed   bound on RPCs in flight     → RESOURCE_EXHAUSTED + RetryInfo
-//!   → service                 the tonic handlers
+//!   → service                 the tonic handlers; the call runs in a tracked task
 //!   → convert                 proto → domain types (validation) → INVALID_ARGUMENT + BadRequest
+//!   → auth                    local token check (claims, issuer, RS256 on the pool's JWKS)
+//!                                                         → UNAUTHENTICATED + ErrorInfo
+//!   → idempotency             a repeated request_id: the first answer, or wait for it
+//!                                                         → ABORTED (REQUEST_IN_PROGRESS)
+//!   → limits                  cooldown, per-user, per-caller, per-RPC (local or Redis)
+//!                                                         → RESOURCE_EXHAUSTED + RetryInfo + QuotaFailure
 //!   → deadline                caller's grpc-timeout → the Cognito call's time budget
-//!   → cognito                 the AWS SDK call, its client span and metrics; SdkError → error::Error
+//!   → cognito                 the AWS SDK call (one client per region), its client span and
+//!                             metrics; SdkError → error::Error
 //!   → status                  the one error → tonic::Status mapping (ErrorInfo, …)
 //!   → audit                   one event per send / verify
 //! ```
@@ -26,7 +32,8 @@
 //! `server` binds the listeners, wires the service with health and reflection
 //! and runs the graceful shutdown; `transport` serves connections and `tls`
 //! owns the certificates; `config` is the command line; `telemetry` the
-//! logs, traces and metrics; `auth` reads the token's claims.
+//! logs, traces and metrics; `auth` checks the token; `limits` and
+//! `idempotency` keep the traffic to Cognito honest, on Redis when shared.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,6 +48,8 @@ pub mod dev;
 pub mod domain;
 pub mod emulator;
 pub mod error;
+pub mod idempotency;
+pub mod limits;
 pub mod middleware;
 pub mod proto;
 pub mod server;

@@ -17,8 +17,8 @@ use crate::{
     proto::{
         self, user_attribute_verification_service_server::UserAttributeVerificationServiceServer,
     },
-    service::VerificationService,
-    telemetry::admin,
+    service::{checks::Checks, VerificationService},
+    telemetry::{admin, metrics::metrics},
     tls::{Reloader, TlsError, TlsFiles},
     transport,
 };
@@ -62,6 +62,7 @@ pub enum ServeError {
 /// first so that tests and `dev` can bind port 0 and learn the address.
 #[derive(Debug)]
 pub struct Bound {
+    checks: Checks,
     grpc: TcpListener,
     health: Option<TcpListener>,
     admin: Option<TcpListener>,
@@ -72,6 +73,13 @@ impl Bound {
     /// Loads the TLS files (if any) and binds the gRPC and health addresses.
     pub async fn bind(config: &ServeConfig) -> Result<Self, StartError> {
         config.tls.validate().map_err(StartError::Config)?;
+        let checks = Checks::from_config(config)
+            .await
+            .map_err(StartError::Config)?;
+        if config.limits.limits_redis_url.is_some() {
+            let limits = checks.limit_state().clone();
+            metrics().limit_fallbacks_from(move || limits.fallbacks());
+        }
         let tls = TlsFiles::from_config(&config.tls)
             .map(Reloader::load)
             .transpose()?;
@@ -90,6 +98,7 @@ impl Bound {
             None => None,
         };
         Ok(Self {
+            checks,
             grpc,
             health,
             admin,
@@ -141,7 +150,7 @@ pub async fn run(
     // grpcurl before 1.8.8, grpcui, Postman and evans speak only v1alpha.
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    let service = VerificationService::new(cognito);
+    let service = VerificationService::new(cognito, bound.checks);
     let rpc_tasks = service.tasks();
     let verification = VerificationServer::new(service)
         .max_decoding_message_size(config.max_message_bytes as usize);

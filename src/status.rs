@@ -14,7 +14,9 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
+    auth::TokenRejection,
     error::{CognitoError, Error, ErrorKind},
+    limits::Limit,
     telemetry::metrics::metrics,
 };
 
@@ -24,6 +26,10 @@ pub const COGNITO_DOMAIN: &str = "cognito-idp.amazonaws.com";
 pub const SERVICE_DOMAIN: &str = "cognito-verify";
 /// Retry delay advised when this replica sheds load.
 pub const OVERLOAD_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// Retry delay advised when the shared limits cannot decide.
+pub const LIMITS_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Retry delay advised while a duplicate send is in progress.
+pub const IN_PROGRESS_RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// How a Cognito error type is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +110,11 @@ pub fn code_of(err: &Error) -> Code {
             ..
         } => Code::Unavailable,
         ErrorKind::UnparseableResponse { .. } | ErrorKind::Internal { .. } => Code::Internal,
-        ErrorKind::RateLimited { .. } | ErrorKind::Overloaded { .. } => Code::ResourceExhausted,
+        ErrorKind::Limited { .. } | ErrorKind::Overloaded { .. } => Code::ResourceExhausted,
         ErrorKind::CallerNotAllowed { .. } => Code::PermissionDenied,
+        ErrorKind::Token(_) => Code::Unauthenticated,
+        ErrorKind::LimitsUnavailable => Code::Unavailable,
+        ErrorKind::RequestInProgress => Code::Aborted,
     }
 }
 
@@ -119,9 +128,12 @@ pub fn reason_of(kind: &ErrorKind) -> Cow<'static, str> {
         ErrorKind::Timeout { .. } => "COGNITO_TIMEOUT",
         ErrorKind::UnparseableResponse { .. } => "UNPARSEABLE_RESPONSE",
         ErrorKind::Internal { .. } => "INTERNAL",
-        ErrorKind::RateLimited { .. } => "RATE_LIMITED",
+        ErrorKind::Limited { limit, .. } => limit.reason(),
         ErrorKind::Overloaded { .. } => "OVERLOADED",
         ErrorKind::CallerNotAllowed { .. } => "CALLER_NOT_ALLOWED",
+        ErrorKind::Token(rejection) => rejection.reason(),
+        ErrorKind::LimitsUnavailable => "LIMITS_UNAVAILABLE",
+        ErrorKind::RequestInProgress => "REQUEST_IN_PROGRESS",
     })
 }
 
@@ -131,11 +143,37 @@ pub fn rejection_of(kind: &ErrorKind) -> Option<&'static str> {
     match kind {
         ErrorKind::InvalidRequest(_) => Some("invalid_request"),
         ErrorKind::MissingToken => Some("missing_token"),
-        ErrorKind::RateLimited { .. } => Some("rate_limited"),
+        ErrorKind::Limited { limit, .. } => Some(limit_label(*limit)),
         ErrorKind::Overloaded { .. } => Some("overloaded"),
         ErrorKind::CallerNotAllowed { .. } => Some("caller_not_allowed"),
+        ErrorKind::Token(rejection) => Some(token_label(*rejection)),
+        ErrorKind::LimitsUnavailable => Some("limits_unavailable"),
+        ErrorKind::RequestInProgress => Some("request_in_progress"),
         ErrorKind::Timeout { budget } if budget.is_zero() => Some("deadline_too_short"),
         _ => None,
+    }
+}
+
+/// The `reason` label of a limit's refusals.
+fn limit_label(limit: Limit) -> &'static str {
+    match limit {
+        Limit::SendCooldown => "send_cooldown",
+        Limit::UserSendQuota => "user_send_quota",
+        Limit::UserVerifyQuota => "user_verify_quota",
+        Limit::CallerRate => "caller_rate_limited",
+        Limit::RpcRate(_) => "rate_limited",
+    }
+}
+
+/// The `reason` label of a token rejection.
+fn token_label(rejection: TokenRejection) -> &'static str {
+    match rejection {
+        TokenRejection::Malformed => "malformed_token",
+        TokenRejection::Expired => "token_expired",
+        TokenRejection::NotAnAccessToken => "not_an_access_token",
+        TokenRejection::MissingScope => "missing_scope",
+        TokenRejection::IssuerNotAllowed => "issuer_not_allowed",
+        TokenRejection::BadSignature => "bad_signature",
     }
 }
 
@@ -199,14 +237,32 @@ impl From<Error> for Status {
                 tracing::error!(operation, error = %detail, "internal error");
                 ("internal error".to_owned(), SERVICE_DOMAIN)
             }
-            ErrorKind::RateLimited { wait, limit_per_sec } => {
+            ErrorKind::Limited { limit, wait, description } => {
+                // Nothing reached Cognito: a retry after the wait is safe.
                 details.set_retry_info(Some(wait));
-                details.add_quota_failure_violation(
-                    format!("rpc:{operation}"),
-                    format!("at most {limit_per_sec} calls per second per replica"),
+                details.add_quota_failure_violation(limit.subject(), description.clone());
+                let message = format!(
+                    "{description}: retry in {} ms",
+                    wait.as_millis().max(1)
                 );
-                let message = format!("rate limit reached; retry in {} ms", wait.as_millis().max(1));
                 (message, SERVICE_DOMAIN)
+            }
+            ErrorKind::Token(rejection) => (rejection.message().to_owned(), SERVICE_DOMAIN),
+            ErrorKind::LimitsUnavailable => {
+                details.set_retry_info(Some(LIMITS_RETRY_DELAY));
+                (
+                    "the service's limits cannot be decided right now; nothing was sent".to_owned(),
+                    SERVICE_DOMAIN,
+                )
+            }
+            ErrorKind::RequestInProgress => {
+                // The first call's answer will be stored: retrying with the
+                // same request_id returns it, without sending again.
+                details.set_retry_info(Some(IN_PROGRESS_RETRY_DELAY));
+                (
+                    "a send with this request_id is still in progress; retry with the same request_id".to_owned(),
+                    SERVICE_DOMAIN,
+                )
             }
             ErrorKind::CallerNotAllowed { caller } => {
                 let message = match &caller {

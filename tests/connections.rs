@@ -120,6 +120,7 @@ async fn send(channel: Channel) -> Result<(), Status> {
             access_token: TOKEN.into(),
             attribute_name: "email".into(),
             client_metadata: Default::default(),
+            request_id: String::new(),
         })
         .await
         .map(drop)

@@ -11,13 +11,15 @@ use cognito_verify::proto::{
 };
 use common::{
     binary::{command, run_to_exit, Running, BIN},
-    Reply, ScriptedCognito,
+    Reply, ScriptedCognito, TOKEN,
 };
 use serde_json::json;
 use tokio::process::Command;
 use tonic::Request;
 
-const SECRET_TOKEN: &str = "eyJSECRETaccessTOKENvalue.c2VjcmV0.sig-NATURE_x";
+/// A well-formed token (it passes the local check) whose signature part
+/// is easy to find in a log.
+const SECRET_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3Qta2V5In0.eyJzdWIiOiIxMTExMTExMS0yMjIyLTQzMzMtODQ0NC01NTU1NTU1NTU1NTUiLCJpc3MiOiJodHRwczovL2NvZ25pdG8taWRwLnVzLWVhc3QtMS5hbWF6b25hd3MuY29tL3VzLWVhc3QtMV9UZXN0MDAwMSIsImNsaWVudF9pZCI6InRlc3RjbGllbnQwMDAwMDAwMDAwMDAwMDAxIiwidG9rZW5fdXNlIjoiYWNjZXNzIiwic2NvcGUiOiJhd3MuY29nbml0by5zaWduaW4udXNlci5hZG1pbiIsImV4cCI6NDEwMjQ0NDgwMCwiaWF0IjoxNzAwMDAwMDAwLCJ1c2VybmFtZSI6InRlc3QifQ.SECRETaccessTOKENsig-NATURE_";
 const SECRET_CODE: &str = "918273";
 
 #[tokio::test]
@@ -127,7 +129,7 @@ async fn sigterm_exits_zero_and_endpoint_env_is_honoured() {
     let running = Running::start(cmd).await;
     let mut client = UserAttributeVerificationServiceClient::new(running.channel().await);
     let req = VerifyUserAttributeRequest {
-        access_token: "t".into(),
+        access_token: TOKEN.into(),
         attribute_name: "email".into(),
         code: "1".into(),
     };
@@ -199,7 +201,7 @@ async fn env_fallbacks_configure_the_server() {
     let running = Running::start(cmd).await;
     let mut client = UserAttributeVerificationServiceClient::new(running.channel().await);
     let req = || VerifyUserAttributeRequest {
-        access_token: "t".into(),
+        access_token: TOKEN.into(),
         attribute_name: "email".into(),
         code: "1".into(),
     };

@@ -33,6 +33,7 @@ fn send_request() -> GetUserAttributeVerificationCodeRequest {
         access_token: TOKEN.into(),
         attribute_name: "email".into(),
         client_metadata: Default::default(),
+        request_id: String::new(),
     }
 }
 

@@ -128,6 +128,7 @@ async fn the_log_line_names_the_caller_and_a_bad_rotation_is_logged() {
             access_token: TOKEN.into(),
             attribute_name: "email".into(),
             client_metadata: Default::default(),
+            request_id: String::new(),
         })
         .await
         .unwrap();

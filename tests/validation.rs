@@ -72,6 +72,7 @@ async fn client_metadata_is_bounded() {
         access_token: TOKEN.into(),
         attribute_name: "email".into(),
         client_metadata: metadata,
+        request_id: String::new(),
     };
     let too_long = HashMap::from([("k".to_owned(), "v".repeat(131_073))]);
     let status = client
@@ -101,6 +102,7 @@ async fn oversized_messages_are_refused() {
         access_token: TOKEN.into(),
         attribute_name: "email".into(),
         client_metadata: big,
+        request_id: String::new(),
     };
     let status = client
         .get_user_attribute_verification_code(req)

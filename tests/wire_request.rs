@@ -24,6 +24,7 @@ async fn get_code_sends_the_cognito_request_and_maps_delivery() {
             access_token: TOKEN.into(),
             attribute_name: "email".into(),
             client_metadata: HashMap::from([("flow".to_owned(), "signup".to_owned())]),
+            request_id: String::new(),
         })
         .await
         .unwrap()

@@ -90,6 +90,7 @@ async fn one(
                     access_token: token,
                     attribute_name: "email".into(),
                     client_metadata: Default::default(),
+                    request_id: String::new(),
                 })
                 .await
                 .map(drop)

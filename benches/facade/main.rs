@@ -3,7 +3,11 @@
 //! 1. **direct**: the AWS SDK calls the embedded backend (no facade);
 //! 2. **facade**: gRPC → facade → SDK → the same backend;
 //! 3. **facade-constant**: the facade in front of a backend that answers from
-//!    a fixed response (no token or code work): the facade's own cost.
+//!    a fixed response (no token or code work): the facade's own cost;
+//! 4. **floor**: a minimal forwarder (`floor.rs`: tonic, one bare hyper call,
+//!    nothing else) in front of the same constant backend: what "gRPC in,
+//!    one HTTP call out" costs at least; the facade-constant / floor ratio of
+//!    CPU per request is what the facade's own work adds.
 //!
 //! The facade and the backend run as their own processes (the release
 //! binary); the load generator runs here. Then pass/fail checks: 1,000 RPCs in
@@ -18,6 +22,8 @@
 #![forbid(unsafe_code)]
 
 mod flood;
+mod floor;
+mod limits;
 mod load;
 mod procs;
 mod scenarios;
@@ -90,9 +96,16 @@ fn own_cpu() -> Duration {
     procs::cpu_of("self")
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // Started again as the floor's process?
+    floor::serve_if_asked(&args);
+    tokio::runtime::Runtime::new()
+        .expect("a tokio runtime")
+        .block_on(run(args));
+}
+
+async fn run(args: Vec<String>) {
     let plan = Plan::from_args(&args);
     let out = args
         .windows(2)
@@ -116,11 +129,16 @@ async fn main() {
     let direct = Target::Direct(load::sdk(&backend_url).await);
     let (constant_backend_proc, constant_url) = procs::backend(&seed, true).await;
     let (constant_facade, constant_addr, _) = procs::facade(&constant_url, &[]).await;
+    let (floor_proc, floor_addr) = floor::start(&constant_url).await;
 
     // Warm up connections and code paths.
     let warm = Target::Facade(load::grpc(&facade_addr, 1).await);
+    let warm_constant = Target::Facade(load::grpc(&constant_addr, 1).await);
+    let warm_floor = Target::Facade(load::grpc(&floor_addr, 1).await);
     for rpc in [Rpc::Get, Rpc::Verify] {
         load::closed_loop(&warm, rpc, &tokens, 8, Duration::from_millis(300)).await;
+        load::closed_loop(&warm_constant, rpc, &tokens, 8, Duration::from_millis(300)).await;
+        load::closed_loop(&warm_floor, rpc, &tokens, 8, Duration::from_millis(300)).await;
         load::closed_loop(&direct, rpc, &tokens, 8, Duration::from_millis(300)).await;
     }
 
@@ -143,6 +161,7 @@ async fn main() {
             for (scenario, proc, addr) in [
                 ("facade", &facade, &facade_addr),
                 ("facade-constant", &constant_facade, &constant_addr),
+                ("floor", &floor_proc, &floor_addr),
             ] {
                 let target = Target::Facade(load::grpc(addr, connections).await);
                 let (cpu, own) = (proc.cpu(), own_cpu());
@@ -190,11 +209,14 @@ async fn main() {
     }
     drop(facade);
     drop(constant_facade);
+    drop(floor_proc);
     let trace_cost = traces::cost(&plan, &constant_url, &tokens).await;
+    let limit_cost = limits::cost(&plan, &constant_url).await;
 
     let mut overload = scenarios::overload(&plan, &backend_url, &tokens).await;
     let (floods, flood_checks) = flood::run(&backend_url, &tokens[0], plan.flood).await;
     overload.checks.extend(flood_checks);
+    overload.checks.extend(limits::checks(&limit_cost));
 
     let report = report::Report {
         plan: &plan,
@@ -204,6 +226,7 @@ async fn main() {
         overload: &overload,
         floods: &floods,
         trace_cost: &trace_cost,
+        limit_cost: &limit_cost,
     };
     report.print();
     let json = report.json();

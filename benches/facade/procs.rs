@@ -51,9 +51,15 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// The `cognito-verify` binary with `args`.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_program(std::path::Path::new(BIN), args)
+    }
+
+    /// Any program with `args`, its output discarded.
+    pub fn spawn_program(program: &std::path::Path, args: &[&str]) -> Self {
         let started = Instant::now();
-        let child = Command::new(BIN)
+        let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -117,7 +123,7 @@ impl Drop for Proc {
 }
 
 /// Polls gRPC health until SERVING; the time from the process's start.
-pub async fn wait_serving(proc: &Proc, addr: &str) -> Duration {
+pub async fn wait_serving(proc: &mut Proc, addr: &str, args: &[&str]) -> Duration {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
@@ -133,6 +139,9 @@ pub async fn wait_serving(proc: &Proc, addr: &str) -> Duration {
             if status.is_ok_and(|s| s.into_inner().status() == ServingStatus::Serving) {
                 return proc.started.elapsed();
             }
+        }
+        if let Some(status) = proc.child.try_wait().unwrap() {
+            panic!("the facade on {addr} exited before serving ({status}); its flags: {args:?}");
         }
         assert!(Instant::now() < deadline, "{addr} never became SERVING");
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -186,22 +195,31 @@ pub async fn facade(backend_url: &str, extra: &[&str]) -> (Proc, String, Duratio
         "us-east-1",
         "--cognito-endpoint",
         backend_url,
-        "--get-code-limit-per-sec",
-        "0",
-        "--verify-limit-per-sec",
-        "0",
-        "--log-format",
-        "json",
-        "--admin-listen",
-        "off",
     ];
+    // Defaults for flags `extra` does not set. The bench calls far more
+    // often per user than the limits allow, and its tokens are unsigned.
+    let defaults = [
+        ("--get-code-limit-per-sec", "0"),
+        ("--verify-limit-per-sec", "0"),
+        ("--log-format", "json"),
+        ("--admin-listen", "off"),
+        ("--send-cooldown-secs", "0"),
+        ("--user-sends-per-hour", "0"),
+        ("--user-verifies-per-hour", "0"),
+        ("--token-signature-check", "off"),
+    ];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(extra);
-    let proc = Proc::spawn(&args);
+    let mut proc = Proc::spawn(&args);
     // With TLS on the gRPC port, health is asked on the plaintext listener.
     let health = extra
         .windows(2)
         .find(|w| w[0] == "--health-listen")
         .map_or(addr.as_str(), |w| w[1]);
-    let startup = wait_serving(&proc, health).await;
+    let startup = wait_serving(&mut proc, health, &args).await;
     (proc, addr, startup)
 }

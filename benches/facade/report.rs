@@ -2,7 +2,15 @@
 
 use serde_json::{json, Value};
 
-use crate::{flood::Flood, load::Rpc, scenarios::Overload, traces::TraceCost, Plan, Run};
+use crate::{
+    flood::Flood, limits::LimitCost, load::Rpc, scenarios::Overload, traces::TraceCost, Plan, Run,
+};
+
+/// CPU per request of `r` over that of `floor`.
+fn cpu_ratio(r: &Run, floor: &Run) -> f64 {
+    r.facade_cpu_us_per_request.unwrap_or(0.0)
+        / floor.facade_cpu_us_per_request.unwrap_or(0.0).max(1e-9)
+}
 
 pub struct Report<'a> {
     pub plan: &'a Plan,
@@ -12,6 +20,7 @@ pub struct Report<'a> {
     pub overload: &'a Overload,
     pub floods: &'a [Flood],
     pub trace_cost: &'a TraceCost,
+    pub limit_cost: &'a LimitCost,
 }
 
 /// A target: its name, the figure, and whether it was met.
@@ -30,8 +39,44 @@ impl Report<'_> {
             .fold(0.0, f64::max)
     }
 
+    /// (facade-constant, floor) runs of the same RPC and concurrency.
+    fn floor_pairs(&self) -> Vec<(&Run, &Run)> {
+        self.runs
+            .iter()
+            .filter(|r| r.scenario == "facade-constant")
+            .filter_map(|r| {
+                let floor = self.runs.iter().find(|f| {
+                    f.scenario == "floor" && f.rpc == r.rpc && f.concurrency == r.concurrency
+                })?;
+                Some((r, floor))
+            })
+            .collect()
+    }
+
     fn targets(&self) -> Vec<Target> {
         let mut t = Vec::new();
+        // The hot path against its floor: Get, 64 in flight (the full run).
+        if let Some((r, f)) = self
+            .floor_pairs()
+            .into_iter()
+            .find(|(r, _)| r.rpc == Rpc::Get && r.concurrency == 64)
+        {
+            let ratio = cpu_ratio(r, f);
+            let cpu = r.facade_cpu_us_per_request.unwrap_or(f64::MAX);
+            t.push(Target {
+                name: "Get, 64 in flight: facade-constant CPU/req <= 1.6 x floor".into(),
+                figure: format!(
+                    "x{ratio:.2} ({cpu:.0} vs {:.0} us)",
+                    f.facade_cpu_us_per_request.unwrap_or(0.0)
+                ),
+                met: ratio <= 1.6,
+            });
+            t.push(Target {
+                name: "Get, 64 in flight: facade-constant CPU/req <= 110 us".into(),
+                figure: format!("{cpu:.0} us"),
+                met: cpu <= 110.0,
+            });
+        }
         for rpc in [Rpc::Get, Rpc::Verify] {
             let ratio = self.peak("facade", rpc) / self.peak("direct", rpc).max(1e-9);
             t.push(Target {
@@ -59,9 +104,9 @@ impl Report<'_> {
         }
         let mib = |kib: u64| kib as f64 / 1024.0;
         t.push(Target {
-            name: "idle RSS <= 20 MiB".into(),
+            name: "idle RSS <= 16 MiB".into(),
             figure: format!("{:.1} MiB", mib(self.idle_rss_kib)),
-            met: self.idle_rss_kib <= 20 * 1024,
+            met: self.idle_rss_kib <= 16 * 1024,
         });
         let peak = self.overload.in_flight_peak_rss_kib;
         t.push(Target {
@@ -147,6 +192,20 @@ impl Report<'_> {
                 );
             }
         }
+        println!("\nfacade-constant / floor (the minimal forwarder), same concurrency:");
+        for (r, f) in self.floor_pairs() {
+            println!(
+                "  {:<7} conc {:>4}: cpu {:>4.0} vs {:>4.0} us/rq (x{:.2}), throughput {:>6.0} vs {:>6.0} req/s (x{:.2})",
+                format!("{:?}", r.rpc),
+                r.concurrency,
+                r.facade_cpu_us_per_request.unwrap_or(0.0),
+                f.facade_cpu_us_per_request.unwrap_or(0.0),
+                cpu_ratio(r, f),
+                r.stats.throughput_rps,
+                f.stats.throughput_rps,
+                r.stats.throughput_rps / f.stats.throughput_rps.max(1e-9),
+            );
+        }
         println!("\nat half of the facade's saturation (open loop):");
         for h in self.half {
             println!(
@@ -187,6 +246,53 @@ impl Report<'_> {
             c.spans_exported,
             c.requests_on,
         );
+        let l = self.limit_cost;
+        println!(
+            "\nlimits (facade-constant, Get, {} callers; every limit evaluated, none refusing):",
+            l.concurrency
+        );
+        for d in &l.decisions {
+            println!(
+                "  one decision ({}, {} in a row): p50 {:.1} us, p99 {:.1} us",
+                d.mode, d.count, d.p50_us, d.p99_us
+            );
+        }
+        let off = l.runs.iter().find(|r| r.mode == "off");
+        for r in &l.runs {
+            let (add50, add99) = off.map_or((0, 0), |o| {
+                (
+                    r.paced.p50_us as i64 - o.paced.p50_us as i64,
+                    r.paced.p99_us as i64 - o.paced.p99_us as i64,
+                )
+            });
+            println!(
+                "  {:<6} {:>6.0} req/s  cpu {:>4.0} us/rq  at {:.0} req/s: p50 {:>5} us  p99 {:>5} us  (added p50 {:>4} us, p99 {:>5} us)  {:?}",
+                r.mode,
+                r.stats.throughput_rps,
+                r.facade_cpu_us_per_request,
+                crate::limits::PACED_RPS,
+                r.paced.p50_us,
+                r.paced.p99_us,
+                add50,
+                add99,
+                r.stats.outcomes,
+            );
+        }
+        println!(
+            "  {} distinct users through the local limits (RSS MiB by users so far: {}); {} not OK",
+            l.distinct_users,
+            l.distinct_users_rss_kib
+                .iter()
+                .map(|(n, kib)| format!("{n}: {:.1}", *kib as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(", "),
+            l.distinct_users_refused,
+        );
+        if let Some(bytes) = l.redis_bytes_per_user {
+            println!(
+                "  Redis memory per distinct user (limits at their defaults): {bytes:.0} bytes"
+            );
+        }
         println!("\nconnection flood (default settings, connections held open):");
         for f in self.floods {
             println!(
@@ -235,6 +341,7 @@ impl Report<'_> {
             "overload": self.overload,
             "connection_flood": self.floods,
             "trace_export": self.trace_cost,
+            "limits": self.limit_cost,
             "targets": targets,
         })
     }

@@ -12,6 +12,8 @@ import monitoring
 import serving
 from render import (
     COMPONENT,
+    LIMITS_STORE,
+    REDIS_URL,
     facade_container,
     containers,
     container_ports,
@@ -133,7 +135,9 @@ def check_selectors(r):
 def check_autoscaling(r):
     """HPA targets the facade Deployment; the count is the HPA's alone; a PDB
     never blocks a drain, even with one replica; the rate limits of all
-    replicas together stay within Cognito's quota."""
+    replicas together stay within Cognito's quota: each limit x maxReplicas
+    when every replica limits alone, the limit itself when the limits are
+    shared on Redis (COGNITO_VERIFY_LIMITS_REDIS_URL set, cluster-wide)."""
     problems = []
     for hpa in r.of("HorizontalPodAutoscaler"):
         target = hpa["spec"]["scaleTargetRef"]
@@ -160,15 +164,26 @@ def check_autoscaling(r):
             lowest = highest = d["spec"].get("replicas", 1)
         c = facade_container(d)
         env = r.config(d, c)[0] if c else {}
+        # With Redis the limits hold for all replicas together. (While Redis
+        # fails, the `local` failure mode lets each replica apply them alone:
+        # Cognito throttles the excess for that time.)
+        shared = c is not None and r.redis(d, c)[0] is not None
         for var in ("COGNITO_VERIFY_GET_CODE_LIMIT_PER_SEC", "COGNITO_VERIFY_VERIFY_LIMIT_PER_SEC"):
+            value = env.get(var, DEFAULT_LIMIT_PER_SEC)
             try:
-                limit = float(env.get(var, DEFAULT_LIMIT_PER_SEC))
+                limit = float(value)
             except ValueError:
                 limit = 0
-            if limit <= 0 or limit * highest > COGNITO_QUOTA_PER_SEC:
+            if shared and (limit <= 0 or limit > COGNITO_QUOTA_PER_SEC):
                 problems.append(
-                    f"{ref(d)}: {var}={env.get(var, DEFAULT_LIMIT_PER_SEC)} x {highest} replicas "
-                    f"is not within Cognito's quota of {COGNITO_QUOTA_PER_SEC}/s (0 = no limit)"
+                    f"{ref(d)}: {var}={value}, cluster-wide ({REDIS_URL} is set), is not "
+                    f"within Cognito's quota of {COGNITO_QUOTA_PER_SEC}/s (0 = no limit)"
+                )
+            elif not shared and (limit <= 0 or limit * highest > COGNITO_QUOTA_PER_SEC):
+                problems.append(
+                    f"{ref(d)}: {var}={value} x {highest} replicas, each limiting alone "
+                    f"(no {REDIS_URL}), is not within Cognito's quota of "
+                    f"{COGNITO_QUOTA_PER_SEC}/s (0 = no limit)"
                 )
         for pdb in r.of("PodDisruptionBudget"):
             if r.selected(pdb["spec"].get("selector"), namespace(pdb)) != [d]:
@@ -235,18 +250,28 @@ def check_named_ports(r):
 
 
 def check_images(r):
-    """Every container runs the same cognito-verify image, tagged or pinned."""
-    problems, images = [], set()
+    """The service's own workloads (the facade, the dev emulator) run the
+    same cognito-verify image; the limits store (Redis) runs its own, never
+    that one. Every image is tagged or pinned by digest, never latest."""
+    problems, own, stores = [], set(), []
     for w in r.workloads():
         for c in containers(w):
             image = c.get("image", "")
-            images.add(image)
+            if labels(w).get(COMPONENT) == LIMITS_STORE:
+                stores.append((w, image))
+            else:
+                own.add(image)
             if "@sha256:" not in image and (
                 ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
             ):
                 problems.append(f"{ref(w)}: image {image!r} has no tag or digest (or is latest)")
-    if len(images) > 1:
-        problems.append(f"the workloads run different images: {sorted(images)}")
+    if len(own) > 1:
+        problems.append(f"the facade and emulator run different images: {sorted(own)}")
+    for w, image in stores:
+        if image in own:
+            problems.append(
+                f"{ref(w)} ({COMPONENT}={LIMITS_STORE}) runs the service's image {image!r}"
+            )
     return problems
 
 
@@ -259,6 +284,7 @@ CHECKS = [
     serving.check_probes,
     serving.check_tls,
     serving.check_network_policy,
+    serving.check_backend_policies,
     monitoring.check_metrics,
     check_images,
 ]

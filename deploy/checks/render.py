@@ -6,6 +6,11 @@ import yaml
 
 COMPONENT = "app.kubernetes.io/component"
 FACADE = "facade"
+# The Redis of the shared limits (components/redis): its own image, its own
+# NetworkPolicy, reached by the facade alone.
+LIMITS_STORE = "limits-store"
+# With it set, every limit is decided cluster-wide on that Redis.
+REDIS_URL = "COGNITO_VERIFY_LIMITS_REDIS_URL"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
@@ -95,8 +100,11 @@ class Render:
         ]
 
     def config(self, workload, container):
-        """The container's environment: ConfigMaps from envFrom, then env
-        values; and the problems found resolving it."""
+        """The container's environment as far as the render holds it:
+        ConfigMaps from envFrom, then env values and configMapKeyRefs (env
+        wins, as in Kubernetes; a variable from a Secret or another source
+        has no value here, see origins); and the problems found resolving
+        it."""
         env, problems = {}, []
         for source in container.get("envFrom") or []:
             cm_ref = source.get("configMapRef")
@@ -111,9 +119,58 @@ class Render:
                 continue
             env.update(cm.get("data") or {})
         for var in container.get("env") or []:
-            if "value" in var:
-                env[var["name"]] = var["value"]
+            key_ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
+            if "value" in var or "valueFrom" not in var:
+                env[var["name"]] = var.get("value", "")
+            elif key_ref:
+                cm = self.find("ConfigMap", key_ref.get("name"), namespace(workload)) or {}
+                value = (cm.get("data") or {}).get(key_ref.get("key"))
+                if value is None:
+                    env.pop(var["name"], None)
+                    if not key_ref.get("optional"):
+                        problems.append(
+                            f"{ref(workload)}: {var['name']} names key "
+                            f"{key_ref.get('key')!r} of ConfigMap {key_ref.get('name')!r}, "
+                            "which the render does not contain"
+                        )
+                else:
+                    env[var["name"]] = value
+            else:
+                env.pop(var["name"], None)  # a Secret's or the pod's: unknown here
         return env, problems
+
+    def origins(self, workload, container):
+        """Where each variable of the container's environment comes from, as
+        Kubernetes resolves it (env over envFrom): "configMap" (envFrom or
+        configMapKeyRef), "value" (written in the workload), "secret"
+        (secretKeyRef) or "other" (fieldRef, resourceFieldRef)."""
+        found = {}
+        for source in container.get("envFrom") or []:
+            cm_ref = source.get("configMapRef")
+            if cm_ref:
+                cm = self.find("ConfigMap", cm_ref.get("name"), namespace(workload)) or {}
+                found.update(dict.fromkeys(cm.get("data") or {}, "configMap"))
+        for var in container.get("env") or []:
+            value_from = var.get("valueFrom") or {}
+            if "value" in var or "valueFrom" not in var:
+                found[var["name"]] = "value"
+            elif "configMapKeyRef" in value_from:
+                found[var["name"]] = "configMap"
+            elif "secretKeyRef" in value_from:
+                found[var["name"]] = "secret"
+            else:
+                found[var["name"]] = "other"
+        return found
+
+    def redis(self, workload, container):
+        """The container's Redis for the shared limits (REDIS_URL): (where
+        it comes from, see origins; the URL, None when the render cannot
+        see it), or (None, None) when unset or empty: limits per replica."""
+        origin = self.origins(workload, container).get(REDIS_URL)
+        url = self.config(workload, container)[0].get(REDIS_URL)
+        if origin is None or (url is not None and not url.strip()):
+            return None, None
+        return origin, url.strip() if url is not None else None
 
 
 def pod_spec(workload):

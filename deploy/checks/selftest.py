@@ -2,7 +2,8 @@
 
 Takes the good dev and production renders, breaks each in one way, in
 memory, and asserts that the expected check reports it (and that the good
-renders pass). A mutation nobody notices fails the self-test.
+renders, and the variants the docs recommend, pass). A mutation nobody
+notices fails the self-test.
 """
 
 import copy
@@ -10,7 +11,7 @@ import copy
 import image
 import invariants
 import schemas
-from render import Render, facade_container, labels, name
+from render import COMPONENT, LIMITS_STORE, REDIS_URL, Render, facade_container, labels, name
 
 
 def _get(docs, kind, obj_name=None, component=None):
@@ -47,6 +48,51 @@ def _port(container, port_name):
 
 
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+# A password the mutations put into Redis URLs: no problem may show it.
+SECRET = "s3cret-Pw0rd"
+
+
+def _redis(docs):
+    """The limits store's Deployment (components/redis)."""
+    return _get(docs, "Deployment", component=LIMITS_STORE)
+
+
+def _redis_policy(docs):
+    return _get(docs, "NetworkPolicy", component=LIMITS_STORE)
+
+
+def _egress(docs):
+    return _get(docs, "NetworkPolicy", "cognito-verify")["spec"]["egress"]
+
+
+def _egress_to(docs, component):
+    """The facade's egress rule to the pods of `component`."""
+    for rule in _egress(docs):
+        for peer in rule.get("to") or []:
+            selector = (peer.get("podSelector") or {}).get("matchLabels") or {}
+            if selector.get(COMPONENT) == component:
+                return rule
+    raise LookupError(f"no egress rule to {component}")
+
+
+def _managed_redis(docs, url=None, cidr="10.20.0.0/24"):
+    """deploy/README.md's managed Redis: no limits-store objects; the URL
+    from a Secret (url None) or in the ConfigMap; egress to an ipBlock."""
+    rule = _egress_to(docs, LIMITS_STORE)
+    rule.clear()
+    rule.update(to=[{"ipBlock": {"cidr": cidr}}], ports=[{"protocol": "TCP", "port": 6379}])
+    docs[:] = [d for d in docs if labels(d).get(COMPONENT) != LIMITS_STORE]
+    if url is None:
+        _config(docs).pop(REDIS_URL)
+        _serve(docs).setdefault("env", []).append(
+            {
+                "name": REDIS_URL,
+                "valueFrom": {"secretKeyRef": {"name": "cognito-verify-redis", "key": "url"}},
+            }
+        )
+    else:
+        _config(docs)[REDIS_URL] = url
 
 
 # (which render, what breaks, the check that must notice, a word its message contains)
@@ -122,10 +168,24 @@ MUTATIONS = [
     ),
     (
         "production",
-        "rate limits x maxReplicas over the quota",
-        lambda d: _config(d).update(COGNITO_VERIFY_GET_CODE_LIMIT_PER_SEC="25"),
+        "per-RPC limit 25 x 4 replicas without Redis: per replica again",
+        lambda d: _pop(_config(d), REDIS_URL),
         "check_autoscaling",
-        "quota",
+        "COGNITO_VERIFY_GET_CODE_LIMIT_PER_SEC=25 x 4 replicas",
+    ),
+    (
+        "production",
+        "cluster-wide limit over the quota",
+        lambda d: _config(d).update(COGNITO_VERIFY_VERIFY_LIMIT_PER_SEC="26"),
+        "check_autoscaling",
+        "COGNITO_VERIFY_VERIFY_LIMIT_PER_SEC=26, cluster-wide",
+    ),
+    (
+        "dev",
+        "rate limits x replicas over the quota",
+        lambda d: _facade(d)["spec"].update(replicas=2),
+        "check_autoscaling",
+        "x 2 replicas",
     ),
     (
         "dev",
@@ -407,6 +467,175 @@ MUTATIONS = [
         "check_images",
         "no tag",
     ),
+    (
+        "dev",
+        "emulator runs another image",
+        lambda d: _get(d, "Deployment", "cognito-verify-emulator")["spec"]["template"]["spec"][
+            "containers"
+        ][0].update(image="registry.example.com/other/emulator:1.0"),
+        "check_images",
+        "different images",
+    ),
+    (
+        "production",
+        "Redis image at latest",
+        lambda d: _redis(d)["spec"]["template"]["spec"]["containers"][0].update(
+            image="redis:latest"
+        ),
+        "check_images",
+        "'redis:latest' has no tag",
+    ),
+    (
+        "production",
+        "Redis runs the service's image",
+        lambda d: _redis(d)["spec"]["template"]["spec"]["containers"][0].update(
+            image=_serve(d)["image"]
+        ),
+        "check_images",
+        "runs the service's image",
+    ),
+    (
+        "production",
+        "Redis runs as root",
+        lambda d: _redis(d)["spec"]["template"]["spec"]["securityContext"].update(runAsUser=0),
+        "check_pod_security",
+        "cognito-verify-redis container redis: runAsUser",
+    ),
+    (
+        "production",
+        "Redis with a writable root filesystem",
+        lambda d: _redis(d)["spec"]["template"]["spec"]["containers"][0][
+            "securityContext"
+        ].update(readOnlyRootFilesystem=False),
+        "check_pod_security",
+        "cognito-verify-redis container redis: readOnlyRootFilesystem",
+    ),
+    (
+        "production",
+        "Redis Service selects the facade",
+        lambda d: _get(d, "Service", "cognito-verify-redis")["spec"]["selector"].update(
+            {COMPONENT: "facade"}
+        ),
+        "check_selectors",
+        "limits-store): selector selects Deployment/cognito-verify",
+    ),
+    (
+        "production",
+        "facade cannot reach Redis",
+        lambda d: _egress(d).remove(_egress_to(d, LIMITS_STORE)),
+        "check_network_policy",
+        "egress does not allow the COGNITO_VERIFY_LIMITS_REDIS_URL "
+        "redis://cognito-verify-redis:6379",
+    ),
+    (
+        "production",
+        "Redis URL on another port than the egress rule's",
+        lambda d: _config(d).update({REDIS_URL: "redis://cognito-verify-redis:6380"}),
+        "check_network_policy",
+        "(port 6380)",
+    ),
+    (
+        "production",
+        "managed Redis outside the egress rule's ipBlock",
+        lambda d: _managed_redis(d, url="rediss://10.30.0.5:6379"),
+        "check_network_policy",
+        "rediss://10.30.0.5:6379",
+    ),
+    (
+        "production",
+        "a password in the ConfigMap's Redis URL",
+        lambda d: _config(d).update(
+            {REDIS_URL: f"redis://app:{SECRET}@cognito-verify-redis:6379"}
+        ),
+        "check_facade_config",
+        "comes from a ConfigMap and holds a password",
+    ),
+    (
+        "production",
+        "a password in a Redis URL written in the Deployment",
+        lambda d: _serve(d).setdefault("env", []).append(
+            {"name": REDIS_URL, "value": f"rediss://:{SECRET}@cognito-verify-redis"}
+        ),
+        "check_facade_config",
+        "comes from a value written in the workload and holds a password",
+    ),
+    (
+        "production",
+        "no egress to a Redis whose URL holds a password: the problem hides it",
+        lambda d: _config(d).update(
+            {REDIS_URL: f"redis://app:{SECRET}@cognito-verify-redis:6379"}
+        )
+        or _egress(d).remove(_egress_to(d, LIMITS_STORE)),
+        "check_network_policy",
+        "redis://app:***@cognito-verify-redis:6379",
+    ),
+    (
+        "production",
+        "a Redis URL that is not one",
+        lambda d: _config(d).update({REDIS_URL: "cognito-verify-redis:6379"}),
+        "check_facade_config",
+        "is not a redis:// or rediss:// URL",
+    ),
+    (
+        "production",
+        "Redis open to every pod of the namespace",
+        lambda d: _redis_policy(d)["spec"]["ingress"][0]["from"][0].update(podSelector={}),
+        "check_backend_policies",
+        "admits more than the facade's pods",
+    ),
+    (
+        "production",
+        "Redis open to the facade's labels in every namespace",
+        lambda d: _redis_policy(d)["spec"]["ingress"][0]["from"][0].update(namespaceSelector={}),
+        "check_backend_policies",
+        "admits more than the facade's pods",
+    ),
+    (
+        "production",
+        "Redis may reach out",
+        lambda d: _redis_policy(d)["spec"].update(
+            egress=[{"ports": [{"protocol": "TCP", "port": 443}]}]
+        ),
+        "check_backend_policies",
+        "may reach out",
+    ),
+    (
+        "production",
+        "Redis without its NetworkPolicy",
+        lambda d: d.remove(_redis_policy(d)),
+        "check_backend_policies",
+        "Deployment/cognito-verify-redis: no NetworkPolicy",
+    ),
+    (
+        "dev",
+        "emulator reachable on every port",
+        lambda d: _pop(
+            _get(d, "NetworkPolicy", "cognito-verify-emulator")["spec"]["ingress"][0], "ports"
+        ),
+        "check_backend_policies",
+        "admits more than the facade's pods on listed ports",
+    ),
+]
+
+# Variants of the good renders that must pass as they are: what the docs
+# tell operators to do (which render, what changes).
+GOOD_VARIANTS = [
+    (
+        "production",
+        "managed Redis: the URL from a Secret, egress to its subnet",
+        lambda d: _managed_redis(d),
+    ),
+    (
+        "production",
+        "managed Redis without a password: rediss:// in the ConfigMap, to an address "
+        "of the ipBlock",
+        lambda d: _managed_redis(d, url="rediss://10.20.0.7:6379/2"),
+    ),
+    (
+        "production",
+        "Redis URL without a port: 6379",
+        lambda d: _config(d).update({REDIS_URL: "redis://cognito-verify-redis"}),
+    ),
 ]
 
 # (what breaks, a word the schema validation's message contains)
@@ -488,6 +717,19 @@ def run(renders, known_vars, dockerignore):
         found = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
         if not any(p.startswith(check + ":") and word in p for p in found):
             failures.append(f"{which}: {what}: {check} did not report it (got {found})")
+        if any(SECRET in p for p in found):
+            failures.append(f"{which}: {what}: a problem shows the Redis password")
+    for which, what, mutate in GOOD_VARIANTS:
+        tried += 1
+        docs = copy.deepcopy(renders[which])
+        try:
+            mutate(docs)
+        except (LookupError, StopIteration, TypeError) as e:
+            failures.append(f"{which}: {what}: cannot be applied to the render ({e!r})")
+            continue
+        found = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
+        if found:
+            failures.append(f"{which}: {what}: a good variant fails: {found}")
     for what, mutate, word in SCHEMA_MUTATIONS:
         tried += 1
         docs = copy.deepcopy(renders["production"])

@@ -2,12 +2,19 @@
 its probes, TLS from cert-manager, and its network policy. Part of the
 checks that invariants.py runs."""
 
+import ipaddress
 import posixpath
+import re
+from urllib.parse import urlsplit
 
 from render import (
+    COMPONENT,
+    FACADE,
+    REDIS_URL,
     containers,
     container_ports,
     facade_container,
+    labels,
     name,
     namespace,
     pod_spec,
@@ -34,6 +41,37 @@ TLS_FILES = {
 # What the binary does after the drain, in seconds: the trace flush (5) and
 # the health listener's close (1).
 AFTER_DRAIN_SECS = 6
+# The port of an endpoint URL that names none, by scheme.
+DEFAULT_PORTS = {"http": 80, "https": 443, "redis": 6379, "rediss": 6379}
+
+
+def redact(url):
+    """`url` with the password of its userinfo, if any, replaced by ***:
+    problems never show a secret."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^/?#:@]*:)[^/?#]*@", r"\1***@", url, flags=re.I)
+
+
+def _redis_url_problems(d, origin, url):
+    """What is wrong with the facade's Redis URL as the render holds it (a
+    ConfigMap or a value: `origin`); the URL itself is never shown."""
+    problems = []
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in ("redis", "rediss") and bool(parts.hostname)
+    except ValueError:
+        parts, valid = None, False
+    if not valid:
+        problems.append(
+            f"{ref(d)}: {REDIS_URL} is not a redis:// or rediss:// URL with a host (its "
+            "value is not shown: it may hold a password)"
+        )
+    if parts is not None and (parts.password or "password=" in parts.query.lower()):
+        where = "a ConfigMap" if origin == "configMap" else "a value written in the workload"
+        problems.append(
+            f"{ref(d)}: {REDIS_URL} comes from {where} and holds a password: take the URL "
+            "from a Secret (env valueFrom.secretKeyRef), never from a ConfigMap"
+        )
+    return problems
 
 
 def check_facade_config(r):
@@ -41,7 +79,9 @@ def check_facade_config(r):
     variables the binary reads; the facade has a region, a JSON log, listen
     ports that are its container's (gRPC, health, metrics), requests and a
     memory limit, and a termination grace period above shutdown delay +
-    drain timeout, both set explicitly."""
+    drain timeout, both set explicitly. Its Redis URL (shared limits), when
+    the render holds it, is redis:// or rediss:// with a host and no
+    password: a URL with a password comes from a Secret."""
     problems = []
     for w in r.workloads():
         for c in containers(w):
@@ -105,6 +145,9 @@ def check_facade_config(r):
         for where, key in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")):
             if key not in (res.get(where) or {}):
                 problems.append(f"{ref(d)}: no {where}.{key}")
+        origin, url = r.redis(d, c)
+        if url is not None:
+            problems += _redis_url_problems(d, origin, url)
     return problems
 
 
@@ -246,38 +289,60 @@ def _target_port(service_port, container):
 
 def _egress_problem(r, np, d, endpoint, what):
     """Why the policy's egress does not let the facade reach `endpoint`
-    (`scheme://host:port`), or None. A Service of the render: a rule whose
-    peer selects its pods, on their port. Another namespace's Service
-    (`name.namespace[.svc...]`): a rule naming that namespace by its
-    kubernetes.io/metadata.name label, on the port. Anything else: a rule
-    to any address on the port."""
-    scheme, _, rest = endpoint.partition("://")
-    host = rest.split("/", 1)[0]
-    port = port_of(host) or (443 if scheme == "https" else 80)
-    labels_ = host.split(":")[0].split(".")
+    (`scheme://[user[:password]@]host[:port]`; the port defaults to the
+    scheme's: 80, 443, 6379 for redis:// and rediss://), or None. A Service
+    of the render: a rule whose peer selects its pods, on their port (by
+    number or name). Another namespace's Service (`name.namespace[.svc...]`):
+    a rule naming that namespace by its kubernetes.io/metadata.name label, on
+    the port. Anything else: a rule on the port to any address, or to an
+    ipBlock, which must hold the address when the host is one (a name's
+    addresses are unknown here)."""
+    try:
+        parts = urlsplit(endpoint)
+        host = (parts.hostname or "").rstrip(".")
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    except ValueError:
+        return f"{ref(np)}: the {what} {redact(endpoint)} is not a URL with a host and a port"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    labels_ = host.split(".")
     egress = np["spec"].get("egress") or []
     ns = labels_[1] if len(labels_) > 1 else namespace(d)
-    svc = r.find("Service", labels_[0], namespace(d)) if ns == namespace(d) else None
+    svc = (
+        r.find("Service", labels_[0], namespace(d))
+        if address is None and ns == namespace(d)
+        else None
+    )
     if svc is not None:
         backends = r.selected(service_selector(svc), namespace(svc))
+        names = {}
+        for w in backends:
+            for c2 in containers(w):
+                names.update(container_ports(c2))
         target = next((p for p in svc["spec"]["ports"] if p["port"] == port), {}).get(
             "targetPort", port
         )
         if isinstance(target, str):
-            target = next(
-                (container_ports(c2).get(target) for w in backends for c2 in containers(w)),
-                None,
-            )
+            target = names.get(target)
         ok = any(
             any(
                 r.selected(peer.get("podSelector"), namespace(np)) == backends
                 for peer in rule.get("to") or []
             )
-            and any(p.get("port") == target for p in rule.get("ports") or [])
+            and any(
+                p.get("port") == target or names.get(p.get("port")) == target
+                for p in rule.get("ports") or []
+            )
             for rule in egress
         )
         port = target
-    elif len(labels_) in (2, 3, 5) and labels_[2:] in ([], ["svc"], ["svc", "cluster", "local"]):
+    elif (
+        address is None
+        and len(labels_) in (2, 3, 5)
+        and labels_[2:] in ([], ["svc"], ["svc", "cluster", "local"])
+    ):
         ok = any(
             any(
                 ((peer.get("namespaceSelector") or {}).get("matchLabels") or {}).get(
@@ -291,12 +356,33 @@ def _egress_problem(r, np, d, endpoint, what):
         )
     else:
         ok = any(
-            not rule.get("to") and any(p.get("port") == port for p in rule.get("ports") or [])
+            any(p.get("port") == port for p in rule.get("ports") or [])
+            and (
+                not rule.get("to")
+                or any(_block_admits(peer.get("ipBlock"), address) for peer in rule["to"])
+            )
             for rule in egress
         )
     if ok:
         return None
-    return f"{ref(np)}: egress does not allow the {what} {endpoint} (port {port})"
+    return f"{ref(np)}: egress does not allow the {what} {redact(endpoint)} (port {port})"
+
+
+def _block_admits(block, address):
+    """Whether an ipBlock peer admits `address` (None: a host name, whose
+    addresses the render cannot know: any ipBlock)."""
+    if block is None:
+        return False
+    if address is None:
+        return True
+    try:
+        if address not in ipaddress.ip_network(block.get("cidr", ""), strict=False):
+            return False
+        return not any(
+            address in ipaddress.ip_network(e, strict=False) for e in block.get("except") or []
+        )
+    except (TypeError, ValueError):
+        return False
 
 
 def _admits_port(rule, port, container):
@@ -325,8 +411,9 @@ def check_network_policy(r):
     NetworkPolicy that selects it admits the health port
     (COGNITO_VERIFY_HEALTH_LISTEN: at most 64 connections, which a client
     could hold to starve the kubelet's probes, which come from the node and
-    need no rule). It sends DNS, HTTPS, and what its Cognito endpoint and
-    OTLP endpoint need (see _egress_problem)."""
+    need no rule). It sends DNS, HTTPS, and what its Cognito endpoint, OTLP
+    endpoint and Redis (COGNITO_VERIFY_LIMITS_REDIS_URL, when the render
+    holds it, not from a Secret) need (see _egress_problem)."""
     problems = []
     for d in r.facades():
         c = facade_container(d)
@@ -404,4 +491,63 @@ def check_network_policy(r):
                 why = _egress_problem(r, np, d, env[var], f"{var}")
                 if why:
                     problems.append(why)
+        url = r.redis(d, c)[1] if c else None
+        if url is not None:
+            why = _egress_problem(r, np, d, url, REDIS_URL)
+            if why:
+                problems.append(why)
+    return problems
+
+
+def check_backend_policies(r):
+    """What the facade calls inside the render (the dev emulator, the shared
+    limits' Redis, which has no password) is reached by the facade alone and
+    reaches nothing: a NetworkPolicy selects exactly its pods, for Ingress
+    and Egress; every ingress rule of every policy that selects them admits
+    only the facade's pods of its namespace, on listed ports; no egress
+    rule."""
+    problems = []
+    facades = r.facades()
+    for w in r.workloads():
+        if labels(w).get(COMPONENT) == FACADE:
+            continue
+        policies = [
+            np
+            for np in r.of("NetworkPolicy")
+            if w in r.selected(np["spec"].get("podSelector"), namespace(np))
+        ]
+        own = [
+            np
+            for np in policies
+            if r.selected(np["spec"].get("podSelector"), namespace(np)) == [w]
+        ]
+        if not own:
+            problems.append(f"{ref(w)}: no NetworkPolicy selects its pods alone")
+        for np in own:
+            if set(np["spec"].get("policyTypes") or []) != {"Ingress", "Egress"}:
+                problems.append(f"{ref(np)}: policyTypes is not Ingress and Egress")
+        for np in policies:
+            for rule in np["spec"].get("ingress") or []:
+                peers = rule.get("from") or []
+                if (
+                    not peers
+                    or not rule.get("ports")
+                    or not all(
+                        set(peer) == {"podSelector"}
+                        and all(
+                            x in facades
+                            for x in r.selected(peer["podSelector"], namespace(np))
+                        )
+                        for peer in peers
+                    )
+                ):
+                    problems.append(
+                        f"{ref(np)}: an ingress rule to {ref(w)} admits more than the "
+                        f"facade's pods on listed ports: {rule}"
+                    )
+            if np["spec"].get("egress"):
+                problems.append(
+                    f"{ref(np)}: {ref(w)} may reach out (egress "
+                    f"{np['spec']['egress']}): it needs nothing"
+                )
     return problems

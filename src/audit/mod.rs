@@ -5,15 +5,18 @@
 //! from the token's claims, attribute, outcome (gRPC code and `reason`), the
 //! masked destination Cognito returned, and the AWS request id.
 //!
-//! The claims are read without checking the token's signature: the event
-//! says `claims=unverified`. Never the token, never the code.
+//! The pool and `sub` are the checked token's; the event says
+//! `claims=verified` when its signature was checked against the pool's keys,
+//! `unverified` otherwise (and for a token the local check refused, whose
+//! claims are then read as they stand). A repeat of an idempotent send says
+//! `replay=true`. Never the token, never the code.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tonic::{Code, Status};
 
 use crate::{
-    auth::Claims,
+    auth::{CheckedToken, Claims, Signature},
     domain::{AccessToken, AttributeName, DeliveryMedium, Sent},
     error::{Error, Operation},
     middleware::trace::{code_name, RpcTraceId},
@@ -42,8 +45,12 @@ pub struct Entry {
     operation: Operation,
     peer: Option<Peer>,
     trace_id: Option<RpcTraceId>,
-    claims: Option<Claims>,
+    pool: Option<String>,
+    sub: Option<String>,
+    /// `verified` when the token's signature was checked, else `unverified`.
+    claims: Option<&'static str>,
     attribute: Option<String>,
+    replay: bool,
     destination: Option<String>,
     medium: Option<&'static str>,
     aws_request_id: Option<String>,
@@ -60,20 +67,45 @@ impl Entry {
             trace_id: on
                 .then(|| extensions.get::<RpcTraceId>().copied())
                 .flatten(),
+            pool: None,
+            sub: None,
             claims: None,
             attribute: None,
+            replay: false,
             destination: None,
             medium: None,
             aws_request_id: None,
         }
     }
 
-    /// Whose attribute: the token's (unverified) claims.
+    /// Whose attribute: the token's claims, unverified (kept when the token
+    /// is then rejected: they say who tried).
     pub fn user(&mut self, token: &AccessToken, attribute: &AttributeName) {
         if on() {
-            self.claims = Claims::unverified(token);
+            let claims = Claims::unverified(token);
+            self.pool = claims.as_ref().and_then(Claims::pool_id).map(capped);
+            self.sub = claims.as_ref().and_then(|c| c.sub.as_deref()).map(capped);
+            self.claims = claims.map(|_| "unverified");
             self.attribute = Some(attribute.as_str().to_owned());
         }
+    }
+
+    /// The token passed the local check: its pool and `sub`, verified when
+    /// its signature was.
+    pub fn checked(&mut self, token: &CheckedToken) {
+        if on() {
+            self.pool = Some(capped(&token.pool_id));
+            self.sub = Some(capped(&token.sub));
+            self.claims = Some(match token.signature {
+                Signature::Verified => "verified",
+                Signature::Unverified => "unverified",
+            });
+        }
+    }
+
+    /// The answer is a repeat's: nothing was sent.
+    pub fn replayed(&mut self) {
+        self.replay = true;
     }
 
     /// What Cognito said about the delivery.
@@ -121,17 +153,17 @@ impl Entry {
             Operation::GetUserAttributeVerificationCode => "send",
             Operation::VerifyUserAttribute => "verify",
         };
-        let claims = self.claims.as_ref();
         tracing::info!(
             target: AUDIT_TARGET,
             event,
             trace_id = self.trace_id.map(|t| tracing::field::display(t.0)),
             peer.address = self.peer.as_ref().map(|p| tracing::field::display(p.remote_addr())),
             caller = self.peer.as_ref().and_then(Peer::identity),
-            user.pool = claims.and_then(Claims::pool_id).map(capped),
-            user.sub = claims.and_then(|c| c.sub.as_deref()).map(capped),
-            claims = claims.map(|_| "unverified"),
+            user.pool = self.pool.as_deref(),
+            user.sub = self.sub.as_deref(),
+            claims = self.claims,
             attribute = self.attribute.as_deref(),
+            replay = self.replay.then_some(true),
             grpc.code = code_name(code),
             reason,
             destination = self.destination.as_deref(),
@@ -146,10 +178,10 @@ impl Entry {
 /// input, and Cognito's ids are far shorter.
 const CLAIM_MAX_CHARS: usize = 128;
 
-fn capped(claim: &str) -> &str {
+fn capped(claim: &str) -> String {
     match claim.char_indices().nth(CLAIM_MAX_CHARS) {
-        Some((end, _)) => &claim[..end],
-        None => claim,
+        Some((end, _)) => claim[..end].to_owned(),
+        None => claim.to_owned(),
     }
 }
 

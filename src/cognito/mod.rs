@@ -11,7 +11,11 @@
 
 mod observe;
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
 
 use aws_config::{
     environment::region::EnvironmentVariableRegionProvider, meta::region::RegionProviderChain,
@@ -39,15 +43,22 @@ use crate::{
 #[error("{0}")]
 pub struct SetupError(String);
 
-/// The Cognito client of the service.
+/// The Cognito client of the service: one SDK client per region, the
+/// default region's built at start-up, others on first use (a pool id names
+/// its region, so one deployment serves pools in several regions). Cheap to
+/// clone.
 #[derive(Debug, Clone)]
 pub struct Cognito {
-    client: Client,
-    region: String,
+    default_region: String,
+    sdk_config: aws_config::SdkConfig,
+    clients: Arc<RwLock<HashMap<String, Client>>>,
     connect_timeout: Duration,
     call_timeout: Duration,
     throttle_retry_delay: Duration,
 }
+
+/// Most regions with a client: AWS has fewer than 40.
+const MAX_REGIONS: usize = 64;
 
 impl Cognito {
     /// Builds the client from the configuration: region from `--region`, else
@@ -71,20 +82,53 @@ impl Cognito {
                 "no AWS region: set --region, COGNITO_VERIFY_REGION or AWS_REGION".to_owned(),
             ));
         }
-        let region = sdk_config
+        let default_region = sdk_config
             .region()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let client_config = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk_config)
-            .interceptor(observe::HttpStatusOnSpan)
-            .build();
-        Ok(Self {
-            client: Client::from_conf(client_config),
-            region,
+        let cognito = Self {
+            default_region: default_region.clone(),
+            sdk_config,
+            clients: Arc::new(RwLock::new(HashMap::new())),
             connect_timeout: config.connect_timeout(),
             call_timeout: config.call_timeout(),
             throttle_retry_delay: config.throttled_retry_delay(),
-        })
+        };
+        cognito.client(&default_region);
+        Ok(cognito)
+    }
+
+    /// The region of calls whose token names none.
+    pub fn default_region(&self) -> &str {
+        &self.default_region
+    }
+
+    /// The client for `region`, built on first use. The region comes from a
+    /// checked token (Cognito's shape); past [`MAX_REGIONS`], the default
+    /// region's client answers (Cognito then refuses the foreign token).
+    fn client(&self, region: &str) -> Client {
+        let clients = self.clients.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(region) {
+            return client.clone();
+        }
+        drop(clients);
+        let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
+        if clients.len() >= MAX_REGIONS {
+            if let Some(client) = clients.get(&self.default_region) {
+                return client.clone();
+            }
+        }
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config =
+                    aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk_config)
+                        .region(Region::new(region.to_owned()))
+                        .interceptor(observe::HttpStatusOnSpan)
+                        .build();
+                Client::from_conf(config)
+            })
+            .clone()
     }
 
     /// The configured per-call timeout.
@@ -92,10 +136,15 @@ impl Cognito {
         self.call_timeout
     }
 
-    /// GetUserAttributeVerificationCode, within `budget`.
-    pub async fn send_code(&self, req: SendCode, budget: Duration) -> Result<Sent, Error> {
+    /// GetUserAttributeVerificationCode in `region`, within `budget`.
+    pub async fn send_code(
+        &self,
+        region: &str,
+        req: SendCode,
+        budget: Duration,
+    ) -> Result<Sent, Error> {
         let call = self
-            .client
+            .client(region)
             .get_user_attribute_verification_code()
             .access_token(req.token.expose())
             .attribute_name(req.attribute.as_str())
@@ -110,6 +159,7 @@ impl Cognito {
         let out = self
             .observed(
                 Operation::GetUserAttributeVerificationCode,
+                region,
                 budget,
                 sent,
                 |e| match e {
@@ -126,10 +176,15 @@ impl Cognito {
         })
     }
 
-    /// VerifyUserAttribute, within `budget`; the AWS request id.
-    pub async fn verify(&self, req: VerifyCode, budget: Duration) -> Result<Option<String>, Error> {
+    /// VerifyUserAttribute in `region`, within `budget`; the AWS request id.
+    pub async fn verify(
+        &self,
+        region: &str,
+        req: VerifyCode,
+        budget: Duration,
+    ) -> Result<Option<String>, Error> {
         let call = self
-            .client
+            .client(region)
             .verify_user_attribute()
             .access_token(req.token.expose())
             .attribute_name(req.attribute.as_str())
@@ -142,12 +197,18 @@ impl Cognito {
             }
         };
         let out = self
-            .observed(Operation::VerifyUserAttribute, budget, sent, |e| match e {
-                VerifyUserAttributeError::InvalidParameterException(p) => {
-                    p.reason_code().map(str::to_owned)
-                }
-                _ => None,
-            })
+            .observed(
+                Operation::VerifyUserAttribute,
+                region,
+                budget,
+                sent,
+                |e| match e {
+                    VerifyUserAttributeError::InvalidParameterException(p) => {
+                        p.reason_code().map(str::to_owned)
+                    }
+                    _ => None,
+                },
+            )
             .await?;
         Ok(out.request_id().map(str::to_owned))
     }
@@ -157,6 +218,7 @@ impl Cognito {
     async fn observed<O, E>(
         &self,
         op: Operation,
+        region: &str,
         budget: Duration,
         sdk_call: impl std::future::Future<Output = Result<O, SdkError<E, HttpResponse>>>,
         reason_code: impl FnOnce(&E) -> Option<String>,
@@ -165,7 +227,7 @@ impl Cognito {
         O: RequestId,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let observed = observe::Call::start(op, &self.region);
+        let observed = observe::Call::start(op, region);
         match observed.run(sdk_call).await {
             Ok(out) => {
                 observed.succeeded(out.request_id());

@@ -4,6 +4,7 @@
 //! `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, are read by aws-config).
 
 mod connections;
+mod limits;
 mod telemetry;
 mod tls;
 
@@ -12,6 +13,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use connections::{ConnectionConfig, Listen};
+pub use limits::{LimitFlags, RedisFailureMode, Switch, TokenFlags};
 pub use telemetry::{AuditLog, TelemetryConfig, TracesExporter, TracesSampler};
 pub use tls::TlsConfig;
 
@@ -213,23 +215,13 @@ pub struct ServeConfig {
     )]
     pub throttled_retry_delay_ms: u64,
 
-    /// GetUserAttributeVerificationCode calls admitted per second by this
-    /// replica (burst: one second's worth); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "COGNITO_VERIFY_GET_CODE_LIMIT_PER_SEC",
-        default_value_t = 25
-    )]
-    pub get_code_limit_per_sec: u32,
+    /// The local token check.
+    #[command(flatten)]
+    pub token: TokenFlags,
 
-    /// VerifyUserAttribute calls admitted per second by this replica (burst:
-    /// one second's worth); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "COGNITO_VERIFY_VERIFY_LIMIT_PER_SEC",
-        default_value_t = 25
-    )]
-    pub verify_limit_per_sec: u32,
+    /// The limits and the idempotency window.
+    #[command(flatten)]
+    pub limits: LimitFlags,
 
     /// Verification RPCs handled at once; excess is shed with RESOURCE_EXHAUSTED.
     #[arg(long, env = "COGNITO_VERIFY_MAX_CONCURRENT_RPCS", default_value_t = 1_024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -326,8 +318,8 @@ mod tests {
         let c = serve(&[]).unwrap();
         assert_eq!(c.listen, "0.0.0.0:50051".parse().unwrap());
         assert_eq!(c.call_timeout(), Duration::from_secs(5));
-        assert_eq!(c.get_code_limit_per_sec, 25);
-        assert_eq!(c.verify_limit_per_sec, 25);
+        assert_eq!(c.limits.get_code_limit_per_sec, 25);
+        assert_eq!(c.limits.verify_limit_per_sec, 25);
         assert_eq!(c.max_message_bytes, 1_048_576);
         assert_eq!(c.log.log_format, LogFormat::Text);
     }

@@ -79,13 +79,21 @@ impl Faults {
 
     /// Takes one use of the first fault for `operation`.
     pub fn take(&self, operation: &str) -> Option<Fault> {
+        self.take_where(|f| f.operation.as_deref().is_none_or(|o| o == operation))
+    }
+
+    /// The next fault queued for exactly `operation` (not for "any"): the
+    /// key sets' faults, which must not consume the API's.
+    pub fn take_exact(&self, operation: &str) -> Option<Fault> {
+        self.take_where(|f| f.operation.as_deref() == Some(operation))
+    }
+
+    fn take_where(&self, matches: impl Fn(&Fault) -> bool) -> Option<Fault> {
         let mut queue = self
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = queue
-            .iter()
-            .position(|f| f.operation.as_deref().is_none_or(|o| o == operation))?;
+        let at = queue.iter().position(matches)?;
         queue[at].count -= 1;
         let fault = queue[at].clone();
         if queue[at].count == 0 {

@@ -37,6 +37,7 @@ pub fn router(backend: Arc<Backend>) -> Router {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/_emulator/clock", get(clock).post(advance_clock))
+        .route("/_emulator/calls", get(calls).delete(clear_calls))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(backend)
 }
@@ -49,6 +50,7 @@ async fn api(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: Byte
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .unwrap_or_default()
         .to_owned();
+    backend.calls.count(&operation);
     if let Some(fault) = backend.faults.take(&operation) {
         tokio::time::sleep(fault.latency()).await;
         if fault.answers() {
@@ -115,10 +117,27 @@ fn fault_response(fault: Fault, request_id: &str) -> Response {
 }
 
 async fn jwks(State(backend): State<Arc<Backend>>, Path(pool): Path<String>) -> Response {
+    backend.calls.count(&format!("jwks:{pool}"));
+    // Faults for the operation "jwks" make the key sets unavailable.
+    if let Some(fault) = backend.faults.take_exact("jwks") {
+        tokio::time::sleep(fault.latency()).await;
+        if fault.answers() {
+            return fault_response(fault, &uuid::Uuid::new_v4().to_string());
+        }
+    }
     if backend.directory.pool(&pool).is_none() {
         return (StatusCode::NOT_FOUND, "no such user pool").into_response();
     }
     Json(backend.signer.jwks().clone()).into_response()
+}
+
+async fn calls(State(backend): State<Arc<Backend>>) -> Json<Value> {
+    Json(json!({ "calls": backend.calls.snapshot() }))
+}
+
+async fn clear_calls(State(backend): State<Arc<Backend>>) -> StatusCode {
+    backend.calls.clear();
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

@@ -8,9 +8,11 @@
 //! - [`ops`]: the operations, with Cognito's checks, limits and messages.
 //! - [`tokens`]: RS256 access tokens and the JWKS.
 //! - [`store`]: pools, clients and users from a seed; per-user locks.
-//! - [`outbox`], [`faults`], [`clock`]: what tests observe and control.
+//! - [`outbox`], [`faults`], [`clock`], [`calls`]: what tests observe and
+//!   control.
 //! - [`http`]: the routes.
 
+pub mod calls;
 pub mod clock;
 pub mod faults;
 pub mod http;
@@ -87,6 +89,8 @@ pub struct Backend {
     pub outbox: Outbox,
     /// Injected faults.
     pub faults: Faults,
+    /// Requests per operation.
+    pub calls: calls::Calls,
 }
 
 /// Most live refresh tokens; the oldest are not evicted, new sign-ins fail.
@@ -104,6 +108,7 @@ impl Backend {
             clock: Clock::default(),
             outbox: Outbox::default(),
             faults: Faults::default(),
+            calls: calls::Calls::default(),
         })
     }
 
@@ -228,6 +233,13 @@ impl Backend {
             "ExpiresIn": ttl,
             "TokenType": "Bearer",
         }))
+    }
+
+    /// Signs any claims with the backend's key: tokens sign-in would not
+    /// issue (expired, another scope, another pool), for tests of a client's
+    /// own checks. The backend itself still refuses what Cognito would.
+    pub fn sign(&self, claims: &Value) -> String {
+        self.signer.sign(claims)
     }
 
     /// The pool with `id`.

@@ -4,7 +4,6 @@
 mod caller;
 mod gate;
 mod load_shed;
-mod rate_limit;
 pub mod trace;
 
 use std::{convert::Infallible, future::Future, pin::Pin, time::Duration};
@@ -18,7 +17,6 @@ use tower::{
 pub use caller::{CallerLayer, Callers};
 pub use gate::{Check, Gate, GateLayer};
 pub use load_shed::{AdmissionSlot, LoadShedLayer};
-pub use rate_limit::{RateLimitLayer, RateLimits};
 pub use trace::TraceLayer;
 
 use crate::{
@@ -32,29 +30,24 @@ pub type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
 /// The stack [`layers`] builds.
-pub type Layers =
-    Stack<LoadShedLayer, Stack<RateLimitLayer, Stack<CallerLayer, Stack<TraceLayer, Identity>>>>;
+pub type Layers = Stack<LoadShedLayer, Stack<CallerLayer, Stack<TraceLayer, Identity>>>;
 
 /// The layers around the verification service, outermost first:
 ///
 /// 1. [`TraceLayer`]: one span per RPC, opened first so that everything below
 ///    (including rejections by the other layers) is timed and logged.
 /// 2. [`CallerLayer`]: the `--allow-caller` list; a caller that may not call
-///    at all must not use up the rate limit of those who may.
-/// 3. [`RateLimitLayer`]: a per-RPC GCRA limit; checked before taking a
-///    concurrency permit, because a rejection costs nothing and must not hold
-///    a slot that an admitted call could use.
-/// 4. [`LoadShedLayer`]: bounds the RPCs in flight and rejects the excess at
+///    at all must not take an admission slot from those who may.
+/// 3. [`LoadShedLayer`]: bounds the RPCs in flight and rejects the excess at
 ///    once with RESOURCE_EXHAUSTED, so overload shows up as fast, retryable
 ///    errors instead of queueing into timeouts.
+///
+/// The rate limits are not a layer: they need the checked token (per user)
+/// and are decided with the other limits in one step, in `service`.
 pub fn layers(config: &ServeConfig) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
         .layer(TraceLayer)
         .layer(Callers::layer(&config.tls.allowed_callers()))
-        .layer(RateLimits::layer(
-            config.get_code_limit_per_sec,
-            config.verify_limit_per_sec,
-        ))
         .layer(LoadShedLayer::new(config.max_concurrent_rpcs))
 }
 

@@ -62,6 +62,18 @@ const REJECTION_REASONS: &[&str] = &[
     "invalid_request",
     "missing_token",
     "deadline_too_short",
+    "send_cooldown",
+    "user_send_quota",
+    "user_verify_quota",
+    "caller_rate_limited",
+    "malformed_token",
+    "token_expired",
+    "not_an_access_token",
+    "missing_scope",
+    "issuer_not_allowed",
+    "bad_signature",
+    "limits_unavailable",
+    "request_in_progress",
 ];
 /// Transport outcomes of a Cognito call.
 const TRANSPORT_OUTCOMES: &[&str] = &["timeout", "unreachable", "unparseable_response", "internal"];
@@ -182,6 +194,7 @@ pub struct Metrics {
     verified: Closed,
     connections_open: Gauge,
     connections_refused: Counter,
+    replays: Counter,
     /// No series until TLS is on: a plaintext deployment shows no expiry.
     tls_expiry: Family<Vec<(&'static str, &'static str)>, Gauge>,
     tls_reloads: Family<ReloadLabels, Counter>,
@@ -217,6 +230,7 @@ impl Metrics {
         let in_flight = Gauge::default();
         let connections_open = Gauge::default();
         let connections_refused = Counter::default();
+        let replays = Counter::default();
         let tls_expiry = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
         let tls_reloads = Family::<ReloadLabels, Counter>::default();
         let build_info = Family::<VersionLabels, Gauge>::default();
@@ -362,6 +376,12 @@ impl Metrics {
             tls_reloads.clone(),
         );
         registry.register(
+            "cognito_verify_idempotent_replays",
+            "Sends answered from the record of an earlier send with the same request_id (nothing sent)",
+            replays.clone(),
+        );
+        registry.register_collector(Box::new(LimitFallbacks));
+        registry.register(
             "cognito_verify_build_info",
             "The build: always 1, with the version as a label",
             build_info,
@@ -378,6 +398,7 @@ impl Metrics {
             verified,
             connections_open,
             connections_refused,
+            replays,
             tls_expiry,
             tls_reloads,
         }
@@ -468,6 +489,17 @@ impl Metrics {
         OpenConnection(&self.connections_open)
     }
 
+    /// A send was answered from its idempotency record.
+    pub fn replayed(&self) {
+        self.replays.inc();
+    }
+
+    /// Where the count of limit decisions made locally (Redis failing)
+    /// comes from; set once, when the limits are built.
+    pub fn limit_fallbacks_from(&self, source: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = FALLBACK_SOURCE.set(Box::new(source));
+    }
+
     /// A connection was refused at the bound.
     pub fn connection_refused(&self) {
         self.connections_refused.inc();
@@ -483,6 +515,33 @@ impl Metrics {
         } else {
             Ok(super::exposition::to_prometheus_text(&out))
         }
+    }
+}
+
+/// The count of limit decisions made locally because Redis failed.
+static FALLBACK_SOURCE: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+/// Exposes [`FALLBACK_SOURCE`] (0 until the limits use Redis).
+#[derive(Debug)]
+struct LimitFallbacks;
+
+impl prometheus_client::collector::Collector for LimitFallbacks {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::{encoding::EncodeMetric as _, metrics::counter::ConstCounter};
+        // 0 until the limits use Redis: the series exists from the start,
+        // so that alerts and `increase()` see the first fallback.
+        let count = FALLBACK_SOURCE.get().map_or(0, |source| source());
+        let counter = ConstCounter::new(count);
+        counter.encode(encoder.encode_descriptor(
+            "cognito_verify_limits_fallbacks",
+            "Limit decisions made with this replica's own state because Redis failed or was too slow",
+            None,
+            counter.metric_type(),
+        )?)
     }
 }
 

@@ -28,16 +28,30 @@ pub fn command(args: &[&str]) -> Command {
             "--shutdown-delay-secs",
             "0",
         ])
-        .args(if args.contains(&"--admin-listen") {
-            &[][..]
-        } else {
-            &["--admin-listen", "off"][..]
-        })
+        .args(defaults_unless_set(args))
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
+}
+
+/// The tests' defaults (see `common::serve_config`) for flags `args` does
+/// not set.
+fn defaults_unless_set(args: &[&str]) -> Vec<&'static str> {
+    let defaults: [(&'static str, &'static str); 6] = [
+        ("--admin-listen", "off"),
+        ("--token-signature-check", "off"),
+        ("--send-cooldown-secs", "0"),
+        ("--user-sends-per-hour", "0"),
+        ("--user-verifies-per-hour", "0"),
+        ("--caller-sends-per-minute", "0"),
+    ];
+    defaults
+        .iter()
+        .filter(|(flag, _)| !args.contains(flag))
+        .flat_map(|(flag, value)| [*flag, *value])
+        .collect()
 }
 
 /// A running binary, its collected log lines and its gRPC address.

@@ -13,6 +13,7 @@ use std::{
 use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response, Router};
 pub mod binary;
 pub mod certs;
+pub mod redis;
 pub mod stack;
 
 use clap::Parser as _;
@@ -171,8 +172,9 @@ pub async fn closed_port_url() -> String {
     format!("http://{addr}")
 }
 
-/// Parses `serve` flags as the binary would. Tests default to no rate limit
-/// and no shutdown delay unless `extra` sets them.
+/// Parses `serve` flags as the binary would. Tests default to no limits, no
+/// signature check (the scripted endpoint serves no keys), no admin
+/// listener and no shutdown delay unless `extra` sets them.
 pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
     let mut argv = vec![
         "cognito-verify",
@@ -186,8 +188,12 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
     let defaults = [
         ("--shutdown-delay-secs", "0"),
         ("--admin-listen", "off"),
+        ("--token-signature-check", "off"),
         ("--get-code-limit-per-sec", "0"),
         ("--verify-limit-per-sec", "0"),
+        ("--send-cooldown-secs", "0"),
+        ("--user-sends-per-hour", "0"),
+        ("--user-verifies-per-hour", "0"),
     ];
     for (flag, value) in defaults {
         if !extra.contains(&flag) {
@@ -266,5 +272,32 @@ impl Facade {
     }
 }
 
-/// A syntactically valid access token (the scripted endpoint checks nothing).
-pub const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";
+/// An access token shaped like Cognito's (pool `us-east-1_Test0001`, scope
+/// and `token_use` right, `exp` in 2100), unsigned: the scripted endpoint
+/// checks nothing, and the facades of these tests do not check signatures.
+pub const TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3Qta2V5In0.eyJzdWIiOiIxMTExMTExMS0yMjIyLTQzMzMtODQ0NC01NTU1NTU1NTU1NTUiLCJpc3MiOiJodHRwczovL2NvZ25pdG8taWRwLnVzLWVhc3QtMS5hbWF6b25hd3MuY29tL3VzLWVhc3QtMV9UZXN0MDAwMSIsImNsaWVudF9pZCI6InRlc3RjbGllbnQwMDAwMDAwMDAwMDAwMDAxIiwidG9rZW5fdXNlIjoiYWNjZXNzIiwic2NvcGUiOiJhd3MuY29nbml0by5zaWduaW4udXNlci5hZG1pbiIsImV4cCI6NDEwMjQ0NDgwMCwiaWF0IjoxNzAwMDAwMDAwLCJ1c2VybmFtZSI6InRlc3QifQ.c2lnbmF0dXJl";
+
+/// Asserts that `admitted` calls in `elapsed` are `per_sec` within ±10 %:
+/// a rate that must hold across replicas.
+pub fn assert_rate_within_ten_percent(admitted: u32, per_sec: u32, elapsed: Duration) {
+    let expected = f64::from(per_sec) * elapsed.as_secs_f64();
+    let off = (f64::from(admitted) - expected).abs() / expected;
+    assert!(
+        off <= 0.10,
+        "{admitted} admitted across both replicas in {elapsed:?}, expected {expected:.0} ± 10 %"
+    );
+}
+
+/// A send of a code to the `email` attribute with `token`, and `request_id`
+/// (empty: none).
+pub fn send_request(
+    token: &str,
+    request_id: &str,
+) -> cognito_verify::proto::GetUserAttributeVerificationCodeRequest {
+    cognito_verify::proto::GetUserAttributeVerificationCodeRequest {
+        access_token: token.to_owned(),
+        attribute_name: "email".into(),
+        client_metadata: Default::default(),
+        request_id: request_id.to_owned(),
+    }
+}

@@ -80,6 +80,17 @@ impl Stack {
         assert_eq!(status, 204);
     }
 
+    /// The backend's request counts per operation (`jwks:<pool>` for keys).
+    pub async fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let (_, body) = http_json(&self.url, "GET", "/_emulator/calls", None).await;
+        serde_json::from_value(body["calls"].clone()).expect("call counts")
+    }
+
+    /// Calls of one operation so far.
+    pub async fn calls_of(&self, operation: &str) -> u64 {
+        self.calls().await.get(operation).copied().unwrap_or(0)
+    }
+
     /// Moves the backend's clock forward.
     pub async fn advance(&self, by: Duration) {
         let body = serde_json::json!({"advanceSeconds": by.as_secs()});

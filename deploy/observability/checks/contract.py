@@ -25,6 +25,9 @@ FAMILIES = {
     "cognito_verify_attributes_verified_total": ("counter", {"attribute"}),
     "cognito_verify_connections_open": ("gauge", set()),
     "cognito_verify_connections_refused_total": ("counter", set()),
+    # 0 without Redis.
+    "cognito_verify_limits_fallbacks_total": ("counter", set()),
+    "cognito_verify_idempotent_replays_total": ("counter", set()),
     # Only with TLS on.
     "cognito_verify_tls_certificate_expiry_timestamp_seconds": ("gauge", set()),
     "cognito_verify_build_info": ("gauge", {"version"}),

@@ -1,0 +1,324 @@
+//! The local token check: what an access token must be before any Cognito
+//! call is spent on it (GitHub issue "Abuse and quota protection", §1).
+//!
+//! The checks run in this order, and the first failure is the one reported:
+//!
+//! 1. `MALFORMED_TOKEN`: three base64url parts, an RS256 header with a kid,
+//!    claims of the right types. Junk ends here, after one base64 decode
+//!    and one borrowed JSON parse.
+//! 2. `NOT_AN_ACCESS_TOKEN`, 3. `ISSUER_NOT_ALLOWED`, 4. `MISSING_SCOPE`:
+//!    what kind of token it is, who issued it and what it may do. These never
+//!    change for a token, nor for its refreshed successors, so they come
+//!    before expiry: a caller told "expired" would refresh and fail again.
+//! 5. `TOKEN_EXPIRED`: the one failure a refresh cures.
+//! 6. `BAD_SIGNATURE`: the only costly check (RSA, and a JWKS fetch when the
+//!    keys are not cached), so last; a token that fails it is forged or
+//!    altered, and every claim check above was only a cheaper way to refuse
+//!    it.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use jsonwebtoken::Algorithm;
+
+use super::{
+    fetch::JwksSource,
+    issuer::Issuers,
+    jwks::{JwksSettings, KeyCache, Keys},
+    jwt,
+};
+use crate::domain::AccessToken;
+
+/// The scope both verification operations require.
+pub const ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
+/// Most leeway on `exp`: more would let expired tokens through for long.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// How tokens are checked; from the command line.
+#[derive(Debug, Clone)]
+pub struct TokenCheckConfig {
+    /// `--user-pool`: the accepted user pool ids; empty accepts any pool.
+    pub user_pools: Vec<String>,
+    /// `--token-leeway-secs`: how long after `exp` a token still passes
+    /// (clock skew); default 2 s.
+    pub leeway: Duration,
+    /// `--token-signature-check`: verify RS256 signatures against the pool's
+    /// JWKS; default on.
+    pub signature_check: bool,
+    /// `--cognito-endpoint`: the Cognito-compatible endpoint that replaces
+    /// AWS (e.g. `http://127.0.0.1:9229`). The JWKS is then fetched from it,
+    /// and issuers are matched by pool id only.
+    pub endpoint: Option<String>,
+    /// `--region`: the SDK client's region. Not used by the checks: a pool's
+    /// keys live in the pool's own region, which its id names.
+    pub default_region: Option<String>,
+}
+
+impl Default for TokenCheckConfig {
+    fn default() -> Self {
+        Self {
+            user_pools: Vec::new(),
+            leeway: Duration::from_secs(2),
+            signature_check: true,
+            endpoint: None,
+            default_region: None,
+        }
+    }
+}
+
+impl TokenCheckConfig {
+    /// Checks what the types cannot; the error is one line for the operator.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(endpoint) = &self.endpoint {
+            endpoint_base(endpoint)?;
+        }
+        let issuers = Issuers::new(&[], self.endpoint.is_some());
+        if let Some(pool) = self.user_pools.iter().find(|p| !issuers.is_pool_id(p)) {
+            let region = if self.endpoint.is_some() {
+                "a prefix"
+            } else {
+                "an AWS region"
+            };
+            return Err(format!(
+                "--user-pool {pool:?} is not a Cognito user pool id: expected <region>_<id> with \
+                 {region} before the underscore and letters or digits after it, \
+                 e.g. eu-west-1_AbCdEf123"
+            ));
+        }
+        if self.leeway > MAX_LEEWAY {
+            return Err(format!(
+                "--token-leeway-secs must be at most {}",
+                MAX_LEEWAY.as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The endpoint without trailing slashes, if it is an http(s) URL with a
+/// host and no query: the base of the JWKS URLs.
+fn endpoint_base(endpoint: &str) -> Result<String, String> {
+    let base = endpoint.trim_end_matches('/');
+    let uri: http::Uri = base
+        .parse()
+        .map_err(|_| format!("--cognito-endpoint {endpoint:?} is not a URL"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
+        return Err(format!(
+            "--cognito-endpoint {endpoint:?} must be an http:// or https:// URL with a host and no query"
+        ));
+    }
+    Ok(base.to_owned())
+}
+
+/// A token that passed the local checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedToken {
+    /// The user pool, e.g. `eu-west-1_AbCdEf123`.
+    pub pool_id: String,
+    /// The pool id's prefix, e.g. `eu-west-1`.
+    pub region: String,
+    /// The user's immutable id.
+    pub sub: String,
+    /// The app client, when the token names one.
+    pub client_id: Option<String>,
+    /// Whether the signature was verified.
+    pub signature: Signature,
+}
+
+/// Whether a token's signature was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// RS256, against the pool's current keys.
+    Verified,
+    /// Not checked: the check is off, or the pool's JWKS could not be
+    /// fetched. Cognito still checks the token.
+    Unverified,
+}
+
+/// Why a token was refused before reaching Cognito.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    /// Not a JWT with an RS256 header and the claims of an access token.
+    #[error("{}", self.message())]
+    Malformed,
+    /// `exp` passed by more than the leeway.
+    #[error("{}", self.message())]
+    Expired,
+    /// `token_use` is not `access` (an ID token, say).
+    #[error("{}", self.message())]
+    NotAnAccessToken,
+    /// `scope` lacks `aws.cognito.signin.user.admin`.
+    #[error("{}", self.message())]
+    MissingScope,
+    /// Not a Cognito user pool's issuer, or not an allowed pool.
+    #[error("{}", self.message())]
+    IssuerNotAllowed,
+    /// The signature does not verify against the pool's keys.
+    #[error("{}", self.message())]
+    BadSignature,
+}
+
+impl TokenRejection {
+    /// The machine-readable reason (a contract: `ErrorInfo.reason`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed => "MALFORMED_TOKEN",
+            Self::Expired => "TOKEN_EXPIRED",
+            Self::NotAnAccessToken => "NOT_AN_ACCESS_TOKEN",
+            Self::MissingScope => "MISSING_SCOPE",
+            Self::IssuerNotAllowed => "ISSUER_NOT_ALLOWED",
+            Self::BadSignature => "BAD_SIGNATURE",
+        }
+    }
+
+    /// What is wrong, for the caller. Never contains the token.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Malformed => {
+                "the access token is not a Cognito access token: expected a JWT with an RS256 \
+                 header and string claims sub, iss and token_use and a numeric exp"
+            }
+            Self::Expired => "the access token has expired; refresh it and retry",
+            Self::NotAnAccessToken => {
+                "the token is not an access token (token_use is not \"access\"); send the \
+                 user's access token, not the ID token"
+            }
+            Self::MissingScope => {
+                "the access token lacks the scope aws.cognito.signin.user.admin; sign the user \
+                 in through an app client that grants it"
+            }
+            Self::IssuerNotAllowed => {
+                "the access token was not issued by a user pool this service accepts"
+            }
+            Self::BadSignature => {
+                "the access token's signature does not match its user pool's signing keys"
+            }
+        }
+    }
+}
+
+/// Checks access tokens; cheap to clone (one `Arc`), one per process.
+#[derive(Debug, Clone)]
+pub struct TokenChecker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    issuers: Issuers,
+    leeway: Duration,
+    /// `None` when the signature check is off.
+    keys: Option<Arc<KeyCache>>,
+}
+
+impl TokenChecker {
+    /// A checker for `config`; fails on an invalid configuration, or when
+    /// HTTPS is needed for the JWKS and the system has no root certificates.
+    pub fn new(config: TokenCheckConfig) -> Result<Self, String> {
+        Self::with_settings(config, JwksSettings::default())
+    }
+
+    pub(crate) fn with_settings(
+        config: TokenCheckConfig,
+        settings: JwksSettings,
+    ) -> Result<Self, String> {
+        config.validate()?;
+        let keys = if config.signature_check {
+            let source = match &config.endpoint {
+                Some(endpoint) => JwksSource::Endpoint(endpoint_base(endpoint)?),
+                None => JwksSource::Aws,
+            };
+            let needs_roots =
+                !matches!(&source, JwksSource::Endpoint(b) if b.starts_with("http://"));
+            let client = super::fetch::https_client(needs_roots, settings.fetch_timeout)?;
+            Some(Arc::new(KeyCache::new(client, source, settings)))
+        } else {
+            None
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                issuers: Issuers::new(&config.user_pools, config.endpoint.is_some()),
+                leeway: config.leeway,
+                keys,
+            }),
+        })
+    }
+
+    /// Checks `token` now.
+    pub async fn check(&self, token: &AccessToken) -> Result<CheckedToken, TokenRejection> {
+        self.check_at(token, SystemTime::now()).await
+    }
+
+    /// Checks `token` as of `now` (expiry); the key cache keeps its own
+    /// monotonic time.
+    pub async fn check_at(
+        &self,
+        token: &AccessToken,
+        now: SystemTime,
+    ) -> Result<CheckedToken, TokenRejection> {
+        self.check_with(token, now, tokio::time::Instant::now())
+            .await
+    }
+
+    pub(crate) async fn check_with(
+        &self,
+        token: &AccessToken,
+        now: SystemTime,
+        clock: tokio::time::Instant,
+    ) -> Result<CheckedToken, TokenRejection> {
+        let inner = &*self.inner;
+        let jwt = jwt::parse(token.expose()).ok_or(TokenRejection::Malformed)?;
+        let claims = jwt.claims().ok_or(TokenRejection::Malformed)?;
+        if claims.token_use != "access" {
+            return Err(TokenRejection::NotAnAccessToken);
+        }
+        let (pool, region) = inner
+            .issuers
+            .accept(&claims.iss)
+            .ok_or(TokenRejection::IssuerNotAllowed)?;
+        let scoped = claims
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.split_ascii_whitespace().any(|s| s == ADMIN_SCOPE));
+        if !scoped {
+            return Err(TokenRejection::MissingScope);
+        }
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let expires = claims.expires().ok_or(TokenRejection::Malformed)?;
+        if since_epoch > expires.saturating_add(inner.leeway) {
+            return Err(TokenRejection::Expired);
+        }
+        let checked = CheckedToken {
+            pool_id: pool.to_owned(),
+            region: region.to_owned(),
+            sub: claims.sub.into_owned(),
+            client_id: claims.client_id.map(|c| c.into_owned()),
+            signature: Signature::Unverified,
+        };
+        let Some(cache) = &inner.keys else {
+            return Ok(checked);
+        };
+        let signature = match cache
+            .keys(&checked.pool_id, &checked.region, &jwt.kid, clock)
+            .await
+        {
+            Keys::Unavailable => Signature::Unverified,
+            Keys::UnknownKid => return Err(TokenRejection::BadSignature),
+            Keys::Fetched(keys) => {
+                let key = keys.get(&jwt.kid).ok_or(TokenRejection::BadSignature)?;
+                let signed = jwt.signed.as_bytes();
+                match jsonwebtoken::crypto::verify(jwt.signature, signed, key, Algorithm::RS256) {
+                    Ok(true) => Signature::Verified,
+                    _ => return Err(TokenRejection::BadSignature),
+                }
+            }
+        };
+        Ok(CheckedToken {
+            signature,
+            ..checked
+        })
+    }
+}

@@ -1,0 +1,198 @@
+//! Keyed limits that protect users, the SMS/email budget and Cognito's
+//! account-wide quotas ("Abuse and quota protection"):
+//!
+//! | limit | key | default | reason |
+//! |---|---|---|---|
+//! | one code per cooldown | user + attribute | 60 s | `SEND_COOLDOWN` |
+//! | codes per hour | user | 5 | `USER_SEND_QUOTA` |
+//! | verify attempts per hour | user | 15 | `USER_VERIFY_QUOTA` |
+//! | code requests per minute | caller | off | `CALLER_RATE_LIMITED` |
+//! | calls per second | RPC | 25 each | `RATE_LIMITED` |
+//!
+//! Every limit is a GCRA (`n` per period, burst `n`; [`gcra`] has the math).
+//! One decision checks all the limits of a call and consumes from all of
+//! them only if all pass; a refusal names the limit with the longest wait,
+//! and that wait exactly.
+//!
+//! Where the state lives:
+//! - [`local`]: this replica's bounded, expiring map: the only state without
+//!   Redis, and the fallback with it.
+//! - [`remote`]: Redis, shared by all replicas, one atomic Lua script per
+//!   decision, bounded by a timeout; when Redis fails the [`FailureMode`]
+//!   decides (locally, or refuse), and Redis coming back is picked up by
+//!   itself.
+//!
+//! [`limit`] names the limits and words their refusals; [`rules`] maps a
+//! [`Call`] to its limits, hashed keys and rates; [`config`] holds the
+//! configuration and the redacting [`RedisUrl`].
+//!
+//! What to know when operating it:
+//! - In `Local` fallback each replica limits alone: a user's quota and the
+//!   per-RPC rate then hold per replica (N replicas admit up to N times the
+//!   rate for as long as Redis is down). `Deny` trades that for refusals.
+//! - Redis is used standalone (or Valkey, ≥ Redis 5 semantics): the script
+//!   touches several keys at once, which Redis Cluster would refuse across
+//!   slots. Keys start with `cognito-verify:limits:`; deployments that must
+//!   not share limits use different Redis databases (`/db` in the URL).
+//! - Redis decides with its own clock (`TIME`); local decisions with this
+//!   host's wall clock, in the same unit (µs since the epoch).
+//! - A call abandoned while Redis decides may still have been counted.
+
+mod config;
+mod gcra;
+mod limit;
+mod local;
+mod remote;
+mod rules;
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+pub use config::{FailureMode, LimitsConfig, RedisConfig, RedisUrl};
+pub use limit::{Call, Limit};
+
+use local::{Denied, LocalStore};
+use remote::Remote;
+use rules::{Rates, Rule};
+
+/// Why a call was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// A limit is used up: the one whose wait is longest, and the time until
+    /// the call would be admitted.
+    Limited {
+        /// The limit.
+        limit: Limit,
+        /// The time until the call would be admitted.
+        wait: Duration,
+    },
+    /// Redis failed or was too slow and the failure mode is `Deny`.
+    Unavailable,
+}
+
+/// The limits, shared by every request (cheap to clone).
+#[derive(Clone)]
+pub struct Limits(Arc<Inner>);
+
+struct Inner {
+    config: LimitsConfig,
+    rates: Rates,
+    local: LocalStore,
+    remote: Option<Remote>,
+    fallbacks: AtomicU64,
+    clock: Clock,
+}
+
+/// Wall-clock microseconds since the Unix epoch, as Redis' `TIME` counts.
+type Clock = Box<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_clock() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+impl Limits {
+    /// The limits of `config`. With Redis, connects in the background: Redis
+    /// being down now is no error (the failure mode applies until it is up).
+    /// Errors are configuration errors (e.g. a zero Redis timeout). Must be
+    /// called within a Tokio runtime.
+    pub async fn new(config: LimitsConfig) -> Result<Self, String> {
+        Self::with_clock(config, Box::new(system_clock))
+    }
+
+    fn with_clock(config: LimitsConfig, clock: Clock) -> Result<Self, String> {
+        let rates = Rates::new(&config);
+        let remote = config.redis.as_ref().map(Remote::new).transpose()?;
+        Ok(Self(Arc::new(Inner {
+            local: LocalStore::new(rates.local_capacity()),
+            rates,
+            remote,
+            config,
+            fallbacks: AtomicU64::new(0),
+            clock,
+        })))
+    }
+
+    /// Decides `call` against every limit that applies to it, and consumes
+    /// from all of them if it is admitted.
+    pub async fn check(&self, call: &Call<'_>) -> Result<(), Refusal> {
+        let inner = &*self.0;
+        let rules = inner.rates.rules(call);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        if let Some(remote) = &inner.remote {
+            match remote.decide(&rules).await {
+                Ok(None) => {
+                    // Kept locally too, so a fallback knows this replica's
+                    // recent admissions.
+                    inner.local.record(&rules, (inner.clock)());
+                    return Ok(());
+                }
+                Ok(Some(refused)) => {
+                    return Err(limited(&rules, refused.index, refused.wait_us));
+                }
+                // Logged by `remote`, at most every 30 s.
+                Err(_) => match remote.failure_mode() {
+                    FailureMode::Deny => return Err(Refusal::Unavailable),
+                    FailureMode::Local => {
+                        inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+            }
+        }
+        inner
+            .local
+            .decide(&rules, (inner.clock)())
+            .map_err(|denied| match denied {
+                Denied::Limit(refused) => limited(&rules, refused.index, refused.wait_us),
+                // The table is full (see `local`): a rate limit of the RPC.
+                Denied::Full { wait_us } => Refusal::Limited {
+                    limit: Limit::RpcRate(call.operation),
+                    wait: micros(wait_us),
+                },
+            })
+    }
+
+    /// How many decisions were made locally because Redis failed or was too
+    /// slow (in `Local` failure mode), since start.
+    pub fn fallbacks(&self) -> u64 {
+        self.0.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// The configuration, e.g. for [`Limit::description`].
+    pub fn config(&self) -> &LimitsConfig {
+        &self.0.config
+    }
+}
+
+impl fmt::Debug for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limits")
+            .field("config", &self.0.config)
+            .field("local_entries", &self.0.local.len())
+            .field("fallbacks", &self.fallbacks())
+            .finish()
+    }
+}
+
+fn limited(rules: &[Rule], index: usize, wait_us: i64) -> Refusal {
+    Refusal::Limited {
+        limit: rules[index].limit,
+        wait: micros(wait_us),
+    }
+}
+
+fn micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests;
