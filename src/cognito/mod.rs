@@ -19,7 +19,8 @@ use std::{
 
 use aws_config::{
     environment::region::EnvironmentVariableRegionProvider, meta::region::RegionProviderChain,
-    retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Region,
+    retry::RetryConfig, stalled_stream_protection::StalledStreamProtectionConfig,
+    timeout::TimeoutConfig, BehaviorVersion, Region,
 };
 use aws_sdk_cognitoidentityprovider::{
     config::http::HttpResponse,
@@ -72,7 +73,11 @@ impl Cognito {
             .region(region)
             .no_credentials()
             .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .timeout_config(timeouts(config.connect_timeout(), config.call_timeout()));
+            .timeout_config(timeouts(config.connect_timeout(), config.call_timeout()))
+            // Stalled-stream protection watches long bodies for stalls: the
+            // bodies here are a few hundred bytes, bounded by the call's
+            // timeout anyway; off, each call skips its timers and wrappers.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(endpoint) = &config.cognito_endpoint {
             loader = loader.endpoint_url(endpoint);
         }

@@ -80,10 +80,13 @@ impl VerificationService {
     where
         F: Future<Output = Result<T, Status>> + Send + 'static,
     {
+        // The work's future (the SDK call's, tens of KiB) is boxed where it
+        // is made: spawning a future copies it, twice, and so would every
+        // move of a task that held it inline.
         let task = self.tasks.spawn(
             async move {
                 let _slot = slot;
-                work().await
+                Box::pin(work()).await
             }
             .in_current_span(),
         );

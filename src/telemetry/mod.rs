@@ -25,7 +25,10 @@ use std::{
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::{
-    filter::filter_fn, layer::SubscriberExt as _, util::SubscriberInitExt as _, Layer as _,
+    filter::{filter_fn, FilterExt as _, Targets},
+    layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
+    Layer as _,
 };
 
 use crate::config::{AuditLog, LogConfig, TelemetryConfig};
@@ -67,14 +70,26 @@ pub fn init(
             .with_threads(false)
             .with_tracked_inactivity(false)
             .with_target(false)
-            .with_filter(filter_fn(|meta| {
-                meta.is_span() && meta.target().starts_with("cognito_verify")
-            }))
+            // Decided per callsite first (see logs::audit_layer), then per use.
+            .with_filter(
+                Targets::new()
+                    .with_target("cognito_verify", tracing::Level::TRACE)
+                    .and(filter_fn(|meta| {
+                        meta.is_span() && meta.target().starts_with("cognito_verify")
+                    })),
+            )
     });
+    // One list of layers, each with its own filter, and nothing for what is
+    // off: an absent layer added as `None` reads as "interested in
+    // everything" and turns every callsite of the process (h2's, the SDK's
+    // trace events) into a check per use: ~500 per RPC in a profile.
+    let mut layers: Vec<
+        Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>,
+    > = vec![logs::service_layer(log)?];
+    layers.extend(logs::audit_layer(log, audit));
+    layers.extend(otel.map(|layer| layer.boxed()));
     tracing_subscriber::registry()
-        .with(logs::service_layer(log)?)
-        .with(logs::audit_layer(log, audit))
-        .with(otel)
+        .with(layers)
         .try_init()
         .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     TRACES_ON.store(provider.is_some(), Ordering::Relaxed);
