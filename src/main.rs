@@ -20,6 +20,12 @@ const EX_USAGE: u8 = 64;
 /// grace period must cover shutdown delay + drain + this).
 const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
+/// mimalloc: 13 % fewer instructions per request than glibc's malloc
+/// (scripts/instructions), with arena memory committed on use
+/// (.cargo/config.toml) so that idle RSS stays as low (README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
