@@ -7,6 +7,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+/// The most the clock can be moved forward in all: 100 years. Expiry
+/// arithmetic (`now + ttl`) then stays far from `u64::MAX`.
+pub const MAX_OFFSET_SECS: u64 = 100 * 366 * 24 * 3600;
+
 /// Wall-clock time, shifted forward by what [`Clock::advance`] added.
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -20,12 +24,39 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs();
-        wall + self.offset_secs.load(Ordering::Relaxed)
+        wall.saturating_add(self.offset_secs.load(Ordering::Relaxed))
     }
 
-    /// Moves the backend's time forward (it never goes back).
-    pub fn advance(&self, by: Duration) -> u64 {
-        self.offset_secs.fetch_add(by.as_secs(), Ordering::Relaxed);
-        self.now()
+    /// Moves the backend's time forward (it never goes back); `None`, and
+    /// no change, when the offset would pass [`MAX_OFFSET_SECS`].
+    pub fn advance(&self, by: Duration) -> Option<u64> {
+        self.offset_secs
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |offset| {
+                offset
+                    .checked_add(by.as_secs())
+                    .filter(|total| *total <= MAX_OFFSET_SECS)
+            })
+            .ok()?;
+        Some(self.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advancing_past_the_bound_is_refused_and_changes_nothing() {
+        let clock = Clock::default();
+        let before = clock.now();
+        assert_eq!(clock.advance(Duration::from_secs(u64::MAX)), None);
+        assert_eq!(
+            clock.advance(Duration::from_secs(MAX_OFFSET_SECS + 1)),
+            None
+        );
+        assert!(clock.now() < before + 60);
+        let day = clock.advance(Duration::from_secs(86_400)).unwrap();
+        assert!(day >= before + 86_400);
+        assert_eq!(clock.advance(Duration::from_secs(MAX_OFFSET_SECS)), None);
     }
 }

@@ -186,6 +186,16 @@ struct Advance {
     advance_seconds: u64,
 }
 
-async fn advance_clock(State(backend): State<Arc<Backend>>, Json(a): Json<Advance>) -> Json<Value> {
-    Json(json!({"now": backend.clock.advance(Duration::from_secs(a.advance_seconds))}))
+async fn advance_clock(State(backend): State<Arc<Backend>>, Json(a): Json<Advance>) -> Response {
+    match backend
+        .clock
+        .advance(Duration::from_secs(a.advance_seconds))
+    {
+        Some(now) => Json(json!({"now": now})).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            "advanceSeconds would move the clock more than 100 years ahead in all",
+        )
+            .into_response(),
+    }
 }
