@@ -88,11 +88,24 @@ pub fn reason_for(code: &str) -> String {
         prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
         out.push(c.to_ascii_uppercase());
     }
-    if out.is_empty() {
-        "UNKNOWN_COGNITO_ERROR".to_owned()
-    } else {
+    if is_aip193_reason(&out) {
         out
+    } else {
+        // A type name that cannot make a valid reason (no letters to start
+        // with, one character, or too long) gets one stable reason instead.
+        "UNKNOWN_COGNITO_ERROR".to_owned()
     }
+}
+
+/// AIP-193's form of `ErrorInfo.reason`: `[A-Z][A-Z0-9_]+[A-Z0-9]`, at most
+/// 63 characters.
+pub fn is_aip193_reason(reason: &str) -> bool {
+    let b = reason.as_bytes();
+    (3..=63).contains(&b.len())
+        && b[0].is_ascii_uppercase()
+        && b[b.len() - 1] != b'_'
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// The gRPC code an error is answered with (the first column of the table).
@@ -288,7 +301,13 @@ impl From<Error> for Status {
 
 /// The message and extra details of a Cognito error.
 fn cognito(operation: &str, err: &CognitoError, details: &mut ErrorDetails) -> String {
-    let message = err.message.clone().unwrap_or_else(|| err.code.clone());
+    // Cognito's message, or its error type when the message is absent or
+    // blank: a status never goes out with an empty message.
+    let message = err
+        .message
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map_or_else(|| err.code.clone(), str::to_owned);
     match answer_for(&err.code) {
         Answer::PassMessage(_) => {
             match err.code.as_str() {

@@ -7,8 +7,10 @@
 //! neither operation is idempotent, and the SDK would otherwise retry
 //! LimitExceeded, TooManyRequests and 5xx answers on its own.
 //!
-//! [`observe`] puts each call on a client span and in the metrics.
+//! [`observe`] puts each call on a client span and in the metrics; [`http`]
+//! builds the HTTPS client the SDK calls through.
 
+pub mod http;
 mod observe;
 
 use std::{
@@ -70,6 +72,7 @@ impl Cognito {
         let region = RegionProviderChain::first_try(config.region.clone().map(Region::new))
             .or_else(EnvironmentVariableRegionProvider::new());
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http::https_client())
             .region(region)
             .no_credentials()
             .retry_config(RetryConfig::standard().with_max_attempts(1))

@@ -136,6 +136,7 @@ pub async fn backend(
 /// The SDK pointed at `url`.
 pub async fn sdk_client(url: &str) -> Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(cognito_verify::cognito::http::https_client())
         .region(Region::new("us-east-1"))
         .no_credentials()
         .endpoint_url(url)
