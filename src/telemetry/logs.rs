@@ -1,6 +1,7 @@
 //! Logging through `tracing`: the service log (text or JSON lines on
 //! stderr, filtered by a `RUST_LOG`-style directive string) and the audit
-//! trail (its own target and output, independent of that filter).
+//! trail (its own target and output, independent of that filter). JSON
+//! lines are written by [`JsonLayer`] (`json`), text by tracing-subscriber.
 //!
 //! TRACE events of the HTTP and SDK crates are dropped whatever the filter
 //! says. At that level the AWS SDK logs each outgoing request with `Debug`
@@ -17,6 +18,7 @@ use tracing_subscriber::{
     EnvFilter, Layer,
 };
 
+use super::json::JsonLayer;
 use crate::{
     audit::AUDIT_TARGET,
     config::{AuditLog, LogConfig, LogFormat},
@@ -46,18 +48,16 @@ where
         *meta.level() != Level::TRACE || !TRACE_DENIED.iter().any(|p| meta.target().starts_with(p))
     });
     let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET);
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let fmt = match config.log_format {
-        LogFormat::Text => fmt.boxed(),
-        LogFormat::Json => fmt
-            .json()
+    let layer = match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .boxed(),
+        LogFormat::Json => JsonLayer::new(std::io::stderr)
             .with_current_span(true)
-            .with_span_list(false)
             .boxed(),
     };
-    Ok(fmt
+    Ok(layer
         .with_filter(filter.and(no_secret_traces).and(not_audit))
         .boxed())
 }
@@ -90,20 +90,8 @@ where
     let make = |json: bool, stdout: bool| -> Box<dyn Layer<S> + Send + Sync> {
         let base = tracing_subscriber::fmt::layer().with_ansi(false);
         match (json, stdout) {
-            (true, true) => base
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(false)
-                .with_writer(std::io::stdout)
-                .boxed(),
-            (true, false) => base
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(false)
-                .with_writer(std::io::stderr)
-                .boxed(),
+            (true, true) => JsonLayer::new(std::io::stdout).flatten_event(true).boxed(),
+            (true, false) => JsonLayer::new(std::io::stderr).flatten_event(true).boxed(),
             (false, true) => base.with_writer(std::io::stdout).boxed(),
             (false, false) => base.with_writer(std::io::stderr).boxed(),
         }

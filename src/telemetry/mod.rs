@@ -1,7 +1,7 @@
 //! Telemetry. This module owns what an operator sees without reading code:
 //!
 //! - [`logs`]: the service log (text or JSON, secret-safe) and the audit
-//!   trail's own output;
+//!   trail's own output; `json` writes the JSON lines;
 //! - [`traces`] and [`propagation`]: spans exported over OTLP, continuing the
 //!   caller's W3C trace;
 //! - [`metrics`], [`process`], [`exposition`] and [`admin`]: Prometheus
@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod exposition;
+mod json;
 pub mod logs;
 pub mod metrics;
 mod process;
