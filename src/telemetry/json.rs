@@ -201,7 +201,9 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
         attrs.record(&mut fields);
-        span.extensions_mut().insert(fields);
+        // `replace`, not `insert` (which panics on a second one): a second
+        // layer of this kind over the same spans keeps one set of fields.
+        span.extensions_mut().replace(fields);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
