@@ -32,11 +32,14 @@ pub async fn run_dev(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let demo = DemoUser::of(&seed);
+    let pools: Vec<String> = seed.pools.iter().map(|p| p.id.clone()).collect();
     let bound = emulator::bind(config.emulator_listen, seed, settings(&config.backend)).await?;
     let endpoint = format!("http://{}", bound.addr);
     let backend = std::sync::Arc::clone(&bound.backend);
 
-    let serve_config = config.serve_config(&endpoint).map_err(|e| e.to_string())?;
+    let serve_config = config
+        .serve_config(&endpoint, &pools)
+        .map_err(|e| e.to_string())?;
     let cognito = Cognito::from_config(&serve_config)
         .await
         .map_err(|e| e.to_string())?;

@@ -159,6 +159,38 @@ pub enum ErrorKind {
         /// The configured concurrency bound.
         max_concurrent: u32,
     },
+    /// The signing keys of the token's user pool cannot be had right now
+    /// (the key set cannot be fetched, or fetches are rationed): the token
+    /// could not be verified, so Cognito was not called.
+    #[error("signing keys unavailable")]
+    KeysUnavailable {
+        /// When a new fetch may be tried.
+        retry_after: Duration,
+    },
+    /// The request message is larger than `--max-message-bytes`; refused
+    /// before it was buffered.
+    #[error("message too large")]
+    MessageTooLarge {
+        /// The configured bound, in bytes.
+        max_bytes: u32,
+    },
+    /// The replica's budget of buffered request bytes is spent; refused
+    /// before the message was buffered.
+    #[error("request buffer full")]
+    RequestBufferFull {
+        /// The configured budget, in bytes.
+        budget_bytes: u64,
+    },
+    /// The request message did not arrive in full within the read timeout.
+    #[error("request read timed out")]
+    RequestReadTimeout {
+        /// The configured read timeout.
+        timeout: Duration,
+    },
+    /// The caller's own deadline (`grpc-timeout`) passed before the call was
+    /// answered.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
 }
 
 /// An error of one operation.

@@ -30,6 +30,8 @@ pub const OVERLOAD_RETRY_DELAY: Duration = Duration::from_millis(100);
 pub const LIMITS_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Retry delay advised while a duplicate send is in progress.
 pub const IN_PROGRESS_RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Least retry delay advised when a pool's signing keys cannot be had.
+pub const KEYS_MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// How a Cognito error type is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,8 +128,14 @@ pub fn code_of(err: &Error) -> Code {
         ErrorKind::Limited { .. } | ErrorKind::Overloaded { .. } => Code::ResourceExhausted,
         ErrorKind::CallerNotAllowed { .. } => Code::PermissionDenied,
         ErrorKind::Token(_) => Code::Unauthenticated,
-        ErrorKind::LimitsUnavailable => Code::Unavailable,
+        ErrorKind::LimitsUnavailable | ErrorKind::KeysUnavailable { .. } => Code::Unavailable,
         ErrorKind::RequestInProgress => Code::Aborted,
+        ErrorKind::MessageTooLarge { .. } | ErrorKind::RequestBufferFull { .. } => {
+            Code::ResourceExhausted
+        }
+        ErrorKind::RequestReadTimeout { .. } | ErrorKind::DeadlineExceeded => {
+            Code::DeadlineExceeded
+        }
     }
 }
 
@@ -147,6 +155,12 @@ pub fn reason_of(kind: &ErrorKind) -> Cow<'static, str> {
         ErrorKind::Token(rejection) => rejection.reason(),
         ErrorKind::LimitsUnavailable => "LIMITS_UNAVAILABLE",
         ErrorKind::RequestInProgress => "REQUEST_IN_PROGRESS",
+        ErrorKind::KeysUnavailable { .. } => "SIGNING_KEYS_UNAVAILABLE",
+        ErrorKind::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
+        // The same advice as shedding: this replica is full, retry shortly.
+        ErrorKind::RequestBufferFull { .. } => "OVERLOADED",
+        ErrorKind::RequestReadTimeout { .. } => "REQUEST_READ_TIMEOUT",
+        ErrorKind::DeadlineExceeded => "DEADLINE_EXCEEDED",
     })
 }
 
@@ -163,6 +177,10 @@ pub fn rejection_of(kind: &ErrorKind) -> Option<&'static str> {
         ErrorKind::LimitsUnavailable => Some("limits_unavailable"),
         ErrorKind::RequestInProgress => Some("request_in_progress"),
         ErrorKind::Timeout { budget } if budget.is_zero() => Some("deadline_too_short"),
+        ErrorKind::KeysUnavailable { .. } => Some("keys_unavailable"),
+        ErrorKind::MessageTooLarge { .. } => Some("message_too_large"),
+        ErrorKind::RequestBufferFull { .. } => Some("request_buffer_full"),
+        ErrorKind::RequestReadTimeout { .. } => Some("request_read_timeout"),
         _ => None,
     }
 }
@@ -187,6 +205,7 @@ fn token_label(rejection: TokenRejection) -> &'static str {
         TokenRejection::MissingScope => "missing_scope",
         TokenRejection::IssuerNotAllowed => "issuer_not_allowed",
         TokenRejection::BadSignature => "bad_signature",
+        TokenRejection::UnknownPool => "unknown_user_pool",
     }
 }
 
@@ -293,6 +312,45 @@ impl From<Error> for Status {
                 );
                 ("too many calls in flight; retry shortly".to_owned(), SERVICE_DOMAIN)
             }
+            ErrorKind::KeysUnavailable { retry_after } => {
+                // Nothing reached Cognito: a retry once a fetch may be tried
+                // again is safe.
+                details.set_retry_info(Some(retry_after.max(KEYS_MIN_RETRY_DELAY)));
+                (
+                    "the signing keys of the token's user pool cannot be fetched right now, so the token cannot be verified; nothing was sent".to_owned(),
+                    SERVICE_DOMAIN,
+                )
+            }
+            ErrorKind::MessageTooLarge { max_bytes } => {
+                // The same message will be refused again: no RetryInfo.
+                details.add_quota_failure_violation(
+                    "rpc:message-bytes",
+                    format!("at most {max_bytes} bytes per request message"),
+                );
+                (
+                    format!("the request message is larger than {max_bytes} bytes"),
+                    SERVICE_DOMAIN,
+                )
+            }
+            ErrorKind::RequestBufferFull { budget_bytes } => {
+                details.set_retry_info(Some(OVERLOAD_RETRY_DELAY));
+                details.add_quota_failure_violation(
+                    "rpc:buffered-request-bytes",
+                    format!("at most {budget_bytes} bytes of requests buffered per replica"),
+                );
+                ("too many request bytes in flight; retry shortly".to_owned(), SERVICE_DOMAIN)
+            }
+            ErrorKind::RequestReadTimeout { timeout } => (
+                format!(
+                    "the request message did not arrive within {} ms; nothing was sent",
+                    timeout.as_millis()
+                ),
+                SERVICE_DOMAIN,
+            ),
+            ErrorKind::DeadlineExceeded => (
+                "the call's deadline (grpc-timeout) passed before it was answered".to_owned(),
+                SERVICE_DOMAIN,
+            ),
         };
         details.set_error_info(reason, domain, metadata);
         Status::with_error_details(code, message, details)

@@ -18,8 +18,8 @@ use cognito_verify::{
     limits::Limit,
     proto::{GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest},
     status::{
-        COGNITO_DOMAIN, IN_PROGRESS_RETRY_DELAY, LIMITS_RETRY_DELAY, OVERLOAD_RETRY_DELAY,
-        SERVICE_DOMAIN,
+        COGNITO_DOMAIN, IN_PROGRESS_RETRY_DELAY, KEYS_MIN_RETRY_DELAY, LIMITS_RETRY_DELAY,
+        OVERLOAD_RETRY_DELAY, SERVICE_DOMAIN,
     },
 };
 use proptest::{prelude::*, sample::select, strategy::ValueTree as _};
@@ -63,6 +63,7 @@ const TOKEN_TABLE: &[(TokenRejection, &str)] = &[
     (TokenRejection::MissingScope, "MISSING_SCOPE"),
     (TokenRejection::IssuerNotAllowed, "ISSUER_NOT_ALLOWED"),
     (TokenRejection::BadSignature, "BAD_SIGNATURE"),
+    (TokenRejection::UnknownPool, "UNKNOWN_USER_POOL"),
 ];
 
 /// The README's rows for the limits: RESOURCE_EXHAUSTED with RetryInfo (the
@@ -109,6 +110,11 @@ enum Spec {
     RequestInProgress,
     CallerNotAllowed(Option<String>),
     Overloaded(u32),
+    KeysUnavailable(Duration),
+    MessageTooLarge(u32),
+    RequestBufferFull(u64),
+    RequestReadTimeout(Duration),
+    DeadlineExceeded,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +160,11 @@ impl Spec {
             Spec::RequestInProgress => ErrorKind::RequestInProgress,
             Spec::CallerNotAllowed(caller) => ErrorKind::CallerNotAllowed { caller },
             Spec::Overloaded(max_concurrent) => ErrorKind::Overloaded { max_concurrent },
+            Spec::KeysUnavailable(retry_after) => ErrorKind::KeysUnavailable { retry_after },
+            Spec::MessageTooLarge(max_bytes) => ErrorKind::MessageTooLarge { max_bytes },
+            Spec::RequestBufferFull(budget_bytes) => ErrorKind::RequestBufferFull { budget_bytes },
+            Spec::RequestReadTimeout(timeout) => ErrorKind::RequestReadTimeout { timeout },
+            Spec::DeadlineExceeded => ErrorKind::DeadlineExceeded,
         }
     }
 
@@ -201,6 +212,21 @@ impl Spec {
                 Some("OVERLOADED"),
                 Some(OVERLOAD_RETRY_DELAY),
             ),
+            Spec::KeysUnavailable(retry_after) => (
+                Code::Unavailable,
+                Some("SIGNING_KEYS_UNAVAILABLE"),
+                Some((*retry_after).max(KEYS_MIN_RETRY_DELAY)),
+            ),
+            Spec::MessageTooLarge(_) => (Code::ResourceExhausted, Some("MESSAGE_TOO_LARGE"), None),
+            Spec::RequestBufferFull(_) => (
+                Code::ResourceExhausted,
+                Some("OVERLOADED"),
+                Some(OVERLOAD_RETRY_DELAY),
+            ),
+            Spec::RequestReadTimeout(_) => {
+                (Code::DeadlineExceeded, Some("REQUEST_READ_TIMEOUT"), None)
+            }
+            Spec::DeadlineExceeded => (Code::DeadlineExceeded, Some("DEADLINE_EXCEEDED"), None),
         }
     }
 
@@ -242,6 +268,11 @@ fn variant(kind: &ErrorKind) -> &'static str {
         ErrorKind::RequestInProgress => "RequestInProgress",
         ErrorKind::CallerNotAllowed { .. } => "CallerNotAllowed",
         ErrorKind::Overloaded { .. } => "Overloaded",
+        ErrorKind::KeysUnavailable { .. } => "KeysUnavailable",
+        ErrorKind::MessageTooLarge { .. } => "MessageTooLarge",
+        ErrorKind::RequestBufferFull { .. } => "RequestBufferFull",
+        ErrorKind::RequestReadTimeout { .. } => "RequestReadTimeout",
+        ErrorKind::DeadlineExceeded => "DeadlineExceeded",
     }
 }
 
@@ -355,6 +386,11 @@ fn spec() -> impl Strategy<Value = Spec> {
         1 => Just(Spec::RequestInProgress),
         1 => proptest::option::of(text()).prop_map(Spec::CallerNotAllowed),
         1 => any::<u32>().prop_map(Spec::Overloaded),
+        1 => duration().prop_map(Spec::KeysUnavailable),
+        1 => any::<u32>().prop_map(Spec::MessageTooLarge),
+        1 => any::<u64>().prop_map(Spec::RequestBufferFull),
+        1 => duration().prop_map(Spec::RequestReadTimeout),
+        1 => Just(Spec::DeadlineExceeded),
     ]
 }
 

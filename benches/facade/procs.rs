@@ -207,6 +207,8 @@ pub async fn facade(backend_url: &str, extra: &[&str]) -> (Proc, String, Duratio
         ("--user-sends-per-hour", "0"),
         ("--user-verifies-per-hour", "0"),
         ("--token-signature-check", "off"),
+        // The pool of the bench's seed and its unsigned tokens.
+        ("--user-pool", "us-east-1_Bench0001"),
     ];
     for (flag, value) in defaults {
         if !extra.contains(&flag) {

@@ -39,8 +39,10 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// How tokens are checked; from the command line.
 #[derive(Debug, Clone)]
 pub struct TokenCheckConfig {
-    /// `--user-pool`: the accepted user pool ids; empty accepts any pool.
+    /// `--user-pool`: the accepted user pool ids.
     pub user_pools: Vec<String>,
+    /// `--any-user-pool`: accept any pool (`user_pools` is then empty).
+    pub any_pool: bool,
     /// `--token-leeway-secs`: how long after `exp` a token still passes
     /// (clock skew); default 2 s.
     pub leeway: Duration,
@@ -54,16 +56,25 @@ pub struct TokenCheckConfig {
     /// `--region`: the SDK client's region. Not used by the checks: a pool's
     /// keys live in the pool's own region, which its id names.
     pub default_region: Option<String>,
+    /// `--jwks-max-stale-secs`: how long past their refresh age a pool's
+    /// last good keys still verify, while they cannot be refreshed.
+    pub max_stale: Duration,
+    /// `--jwks-fetches-per-sec`: key-set fetches per second for pools
+    /// without cached keys, all together.
+    pub fetches_per_sec: u32,
 }
 
 impl Default for TokenCheckConfig {
     fn default() -> Self {
         Self {
             user_pools: Vec::new(),
+            any_pool: false,
             leeway: Duration::from_secs(2),
             signature_check: true,
             endpoint: None,
             default_region: None,
+            max_stale: Duration::from_secs(86_400),
+            fetches_per_sec: 5,
         }
     }
 }
@@ -71,6 +82,28 @@ impl Default for TokenCheckConfig {
 impl TokenCheckConfig {
     /// Checks what the types cannot; the error is one line for the operator.
     pub fn validate(&self) -> Result<(), String> {
+        match (self.user_pools.is_empty(), self.any_pool) {
+            (true, false) => {
+                return Err(
+                    "name the user pools whose tokens are accepted with --user-pool \
+                            (COGNITO_VERIFY_USER_POOL), or accept any pool with --any-user-pool"
+                        .to_owned(),
+                )
+            }
+            (false, true) => {
+                return Err(
+                    "--user-pool and --any-user-pool contradict each other: give one".to_owned(),
+                )
+            }
+            _ => {}
+        }
+        if self.any_pool && !self.signature_check {
+            return Err(
+                "--any-user-pool needs --token-signature-check on: without it, tokens of \
+                        made-up pools would reach Cognito"
+                    .to_owned(),
+            );
+        }
         if let Some(endpoint) = &self.endpoint {
             endpoint_base(endpoint)?;
         }
@@ -159,6 +192,10 @@ pub enum TokenRejection {
     /// The signature does not verify against the pool's keys.
     #[error("{}", self.message())]
     BadSignature,
+    /// The token names a user pool that does not exist: its key set is not
+    /// found.
+    #[error("{}", self.message())]
+    UnknownPool,
 }
 
 impl TokenRejection {
@@ -171,6 +208,7 @@ impl TokenRejection {
             Self::MissingScope => "MISSING_SCOPE",
             Self::IssuerNotAllowed => "ISSUER_NOT_ALLOWED",
             Self::BadSignature => "BAD_SIGNATURE",
+            Self::UnknownPool => "UNKNOWN_USER_POOL",
         }
     }
 
@@ -195,6 +233,9 @@ impl TokenRejection {
             }
             Self::BadSignature => {
                 "the access token's signature does not match its user pool's signing keys"
+            }
+            Self::UnknownPool => {
+                "the access token names a user pool that does not exist (its signing keys are not found)"
             }
         }
     }

@@ -33,7 +33,8 @@ pub enum RedisFailureMode {
 #[derive(Debug, Clone, Args)]
 pub struct TokenFlags {
     /// Only tokens of these user pools (e.g. `eu-west-1_AbCdEf123`);
-    /// repeatable, or comma-separated in the environment. Empty: any pool.
+    /// repeatable, or comma-separated in the environment. Required unless
+    /// `--any-user-pool` says that any pool is meant.
     #[arg(
         long = "user-pool",
         env = "COGNITO_VERIFY_USER_POOL",
@@ -41,6 +42,12 @@ pub struct TokenFlags {
         value_delimiter = ','
     )]
     pub user_pools: Vec<String>,
+
+    /// Accept tokens of any user pool (instead of naming them with
+    /// `--user-pool`). Every pool's keys are then fetched on first use, and
+    /// those fetches are rationed (`--jwks-fetches-per-sec`).
+    #[arg(long, env = "COGNITO_VERIFY_ANY_USER_POOL")]
+    pub any_user_pool: bool,
 
     /// Seconds a token is still accepted after its `exp`.
     #[arg(long, env = "COGNITO_VERIFY_TOKEN_LEEWAY_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=300))]
@@ -50,6 +57,19 @@ pub struct TokenFlags {
     /// from the configured Cognito endpoint, cached).
     #[arg(long, env = "COGNITO_VERIFY_TOKEN_SIGNATURE_CHECK", value_enum, default_value_t = Switch::On)]
     pub token_signature_check: Switch,
+
+    /// How long a pool's last good keys keep verifying tokens once they are
+    /// due for refresh (an hour after the fetch) and cannot be refreshed, in
+    /// seconds; 0 = never past their refresh age.
+    #[arg(long, env = "COGNITO_VERIFY_JWKS_MAX_STALE_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub jwks_max_stale_secs: u64,
+
+    /// Key-set fetches per second for pools whose keys are not cached (a
+    /// pool seen for the first time, or whose last fetch failed), all pools
+    /// together; a token that needs one beyond it is refused
+    /// (UNAVAILABLE, `SIGNING_KEYS_UNAVAILABLE`).
+    #[arg(long, env = "COGNITO_VERIFY_JWKS_FETCHES_PER_SEC", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub jwks_fetches_per_sec: u32,
 }
 
 /// The limits, checked after the token and before Cognito.
@@ -131,8 +151,11 @@ impl TokenFlags {
                 .map(|p| p.trim().to_owned())
                 .filter(|p| !p.is_empty())
                 .collect(),
+            any_pool: self.any_user_pool,
             leeway: Duration::from_secs(self.token_leeway_secs),
             signature_check: self.token_signature_check == Switch::On,
+            max_stale: Duration::from_secs(self.jwks_max_stale_secs),
+            fetches_per_sec: self.jwks_fetches_per_sec,
             endpoint: endpoint.map(str::to_owned),
             default_region: region.map(str::to_owned),
         }

@@ -119,9 +119,15 @@ pub struct DevConfig {
 
 impl DevConfig {
     /// The facade's configuration in dev: `serve`'s defaults (and environment
-    /// fallbacks), the embedded backend as endpoint, no shutdown delay.
-    pub fn serve_config(&self, endpoint: &str) -> Result<ServeConfig, clap::Error> {
+    /// fallbacks), the embedded backend as endpoint, its `pools` as the user
+    /// pools, no shutdown delay.
+    pub fn serve_config(
+        &self,
+        endpoint: &str,
+        pools: &[String],
+    ) -> Result<ServeConfig, clap::Error> {
         let listen = self.listen.to_string();
+        let pools = pools.join(",");
         let argv = [
             "cognito-verify",
             "serve",
@@ -135,6 +141,8 @@ impl DevConfig {
             "0",
             "--admin-listen",
             "off",
+            "--user-pool",
+            &pools,
         ];
         let Command::Serve(mut config) = Cli::try_parse_from(argv)?.command else {
             unreachable!("parsed a serve command line")
@@ -147,6 +155,8 @@ impl DevConfig {
         config.tls.tls_client_ca = None;
         config.tls.allow_callers.clear();
         config.health_listen = Listen::Off;
+        // The backend's own pools, whatever the environment says.
+        config.token.any_user_pool = false;
         Ok(*config)
     }
 }
@@ -227,8 +237,11 @@ pub struct ServeConfig {
     #[arg(long, env = "COGNITO_VERIFY_MAX_CONCURRENT_RPCS", default_value_t = 1_024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_rpcs: u32,
 
-    /// Largest accepted gRPC request message, in bytes.
-    #[arg(long, env = "COGNITO_VERIFY_MAX_MESSAGE_BYTES", default_value_t = 1_048_576, value_parser = clap::value_parser!(u32).range(1024..))]
+    /// Largest accepted gRPC request message, in bytes: an access token and
+    /// `client_metadata` fit in the default with room to spare. A larger
+    /// message is refused (RESOURCE_EXHAUSTED, `MESSAGE_TOO_LARGE`) before
+    /// it is buffered.
+    #[arg(long, env = "COGNITO_VERIFY_MAX_MESSAGE_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
     pub max_message_bytes: u32,
 
     /// On SIGTERM/SIGINT, seconds to keep serving while health reports
@@ -320,7 +333,7 @@ mod tests {
         assert_eq!(c.call_timeout(), Duration::from_secs(5));
         assert_eq!(c.limits.get_code_limit_per_sec, 25);
         assert_eq!(c.limits.verify_limit_per_sec, 25);
-        assert_eq!(c.max_message_bytes, 1_048_576);
+        assert_eq!(c.max_message_bytes, 65_536);
         assert_eq!(c.log.log_format, LogFormat::Text);
     }
 
@@ -342,7 +355,10 @@ mod tests {
             panic!("not dev")
         };
         assert_eq!(dev.emulator_listen, "127.0.0.1:9229".parse().unwrap());
-        let serve = dev.serve_config("http://127.0.0.1:9229").unwrap();
+        let serve = dev
+            .serve_config("http://127.0.0.1:9229", &["us-east-1_DevPool01".to_owned()])
+            .unwrap();
+        assert_eq!(serve.token.user_pools, ["us-east-1_DevPool01"]);
         assert_eq!(
             serve.cognito_endpoint.as_deref(),
             Some("http://127.0.0.1:9229")

@@ -32,6 +32,7 @@ use crate::{
         self,
         metrics::{metrics, InFlight, GRPC_SERVICE},
         propagation,
+        throttle::{Throttle, WARN_INTERVAL},
     },
     transport::Peer,
 };
@@ -134,12 +135,18 @@ impl Completion {
             }
         }
         let _entered = span.enter();
+        // Callers choose what fails (a token naming a pool whose keys cannot
+        // be fetched fails as UNAVAILABLE), so the WARN is throttled; every
+        // call still gets its line, the others at INFO.
+        static FAILED: Throttle = Throttle::new(WARN_INTERVAL);
         if code == Code::Cancelled {
             tracing::info!("rpc cancelled");
-        } else if is_server_fault(code) {
-            tracing::warn!("rpc failed");
-        } else {
+        } else if !is_server_fault(code) {
             tracing::info!("rpc finished");
+        } else if let Some(suppressed) = FAILED.due() {
+            tracing::warn!(suppressed_warnings = suppressed, "rpc failed");
+        } else {
+            tracing::info!("rpc failed");
         }
     }
 }

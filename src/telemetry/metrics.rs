@@ -74,6 +74,11 @@ const REJECTION_REASONS: &[&str] = &[
     "bad_signature",
     "limits_unavailable",
     "request_in_progress",
+    "unknown_user_pool",
+    "keys_unavailable",
+    "message_too_large",
+    "request_buffer_full",
+    "request_read_timeout",
 ];
 /// Transport outcomes of a Cognito call.
 const TRANSPORT_OUTCOMES: &[&str] = &["timeout", "unreachable", "unparseable_response", "internal"];
@@ -151,6 +156,16 @@ struct ReloadLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: &'static str,
 }
@@ -198,6 +213,42 @@ pub struct Metrics {
     /// No series until TLS is on: a plaintext deployment shows no expiry.
     tls_expiry: Family<Vec<(&'static str, &'static str)>, Gauge>,
     tls_reloads: Family<ReloadLabels, Counter>,
+    jwks_fetches: Closed,
+    jwks_stale: Counter,
+    buffered_bytes: Gauge,
+    streams_ended: Closed,
+    listener_refused: Closed,
+    warnings_suppressed: Counter,
+}
+
+/// Outcomes of a user pool's key-set fetch: `refused` is a fetch that was
+/// due but not started, because the fetches of pools without keys are
+/// rationed (`--jwks-fetches-per-sec`).
+pub const JWKS_FETCH_OUTCOMES: [&str; 4] = ["ok", "unknown_pool", "failed", "refused"];
+/// Why the server ended a stream on its own.
+pub const STREAM_END_REASONS: [&str; 2] = ["read_timeout", "deadline"];
+/// The listeners besides the gRPC port, whose refusals are counted apart.
+pub const SIDE_LISTENERS: [&str; 2] = ["health", "admin"];
+
+/// A family of one label whose values are all created up front.
+fn closed_family<
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    values: &[&'static str],
+    labels: impl Fn(&'static str) -> L,
+) -> Closed {
+    let family = Family::<L, Counter>::default();
+    let closed = Closed(
+        values
+            .iter()
+            .map(|&v| (v, family.get_or_create(&labels(v)).clone()))
+            .collect(),
+    );
+    registry.register(name, help, family);
+    closed
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -387,6 +438,45 @@ impl Metrics {
             build_info,
         );
         registry.register_collector(Box::new(ProcessCollector::new()));
+        let jwks_fetches = closed_family(
+            &mut registry,
+            "cognito_verify_jwks_fetches",
+            "Fetches of user pools' signing keys (JWKS), by outcome: ok, unknown_pool (the pool does not exist), failed, refused (due but not started: fetches for pools without keys are rationed)",
+            &JWKS_FETCH_OUTCOMES,
+            |outcome| OutcomeLabels { outcome },
+        );
+        let jwks_stale = Counter::default();
+        registry.register(
+            "cognito_verify_jwks_stale_verifications",
+            "Tokens verified with signing keys past their refresh age, because the key set could not be refreshed (within --jwks-max-stale-secs)",
+            jwks_stale.clone(),
+        );
+        let buffered_bytes = Gauge::default();
+        registry.register(
+            "cognito_verify_request_buffered_bytes",
+            "Bytes of request messages buffered before their handler ran (bounded by --max-buffered-request-bytes)",
+            buffered_bytes.clone(),
+        );
+        let streams_ended = closed_family(
+            &mut registry,
+            "cognito_verify_streams_ended",
+            "Streams the server ended on its own, by reason: read_timeout (the request message did not arrive in time) or deadline (the caller's grpc-timeout passed)",
+            &STREAM_END_REASONS,
+            |reason| ReasonLabels { reason },
+        );
+        let listener_refused = closed_family(
+            &mut registry,
+            "cognito_verify_listener_connections_refused",
+            "Connections to the health or admin listener closed at once at their bound",
+            &SIDE_LISTENERS,
+            |listener| ListenerLabels { listener },
+        );
+        let warnings_suppressed = Counter::default();
+        registry.register(
+            "cognito_verify_log_warnings_suppressed",
+            "Warnings that requests can trigger, not logged because the same warning was logged within its interval",
+            warnings_suppressed.clone(),
+        );
         Self {
             registry,
             rpc,
@@ -401,7 +491,61 @@ impl Metrics {
             replays,
             tls_expiry,
             tls_reloads,
+            jwks_fetches,
+            jwks_stale,
+            buffered_bytes,
+            streams_ended,
+            listener_refused,
+            warnings_suppressed,
         }
+    }
+
+    /// A user pool's key-set fetch ended (or was refused): one of
+    /// [`JWKS_FETCH_OUTCOMES`].
+    pub fn jwks_fetch(&self, outcome: &'static str) {
+        if let Some(counter) = self.jwks_fetches.get(outcome) {
+            counter.inc();
+        }
+    }
+
+    /// The count of key-set fetches with `outcome` so far.
+    pub fn jwks_fetches(&self, outcome: &str) -> u64 {
+        self.jwks_fetches.get(outcome).map_or(0, Counter::get)
+    }
+
+    /// A token was verified with keys past their refresh age.
+    pub fn jwks_stale_verification(&self) {
+        self.jwks_stale.inc();
+    }
+
+    /// `bytes` more (or, negative, fewer) request bytes are buffered.
+    pub fn request_buffered_bytes(&self, bytes: i64) {
+        self.buffered_bytes.inc_by(bytes);
+    }
+
+    /// The server ended a stream for `reason`, one of [`STREAM_END_REASONS`].
+    pub fn stream_ended(&self, reason: &'static str) {
+        if let Some(counter) = self.streams_ended.get(reason) {
+            counter.inc();
+        }
+    }
+
+    /// A connection to `listener` (one of [`SIDE_LISTENERS`]) was refused
+    /// at its bound.
+    pub fn listener_connection_refused(&self, listener: &'static str) {
+        if let Some(counter) = self.listener_refused.get(listener) {
+            counter.inc();
+        }
+    }
+
+    /// `count` warnings were not logged by their throttle.
+    pub fn warnings_suppressed(&self, count: u64) {
+        self.warnings_suppressed.inc_by(count);
+    }
+
+    /// The count of warnings not logged so far.
+    pub fn warnings_suppressed_count(&self) -> u64 {
+        self.warnings_suppressed.get()
     }
 
     /// The serving TLS certificate expires at `unix_secs`.

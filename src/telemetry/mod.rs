@@ -5,7 +5,9 @@
 //! - [`traces`] and [`propagation`]: spans exported over OTLP, continuing the
 //!   caller's W3C trace;
 //! - [`metrics`], [`process`], [`exposition`] and [`admin`]: Prometheus
-//!   metrics and the admin HTTP listener that serves them.
+//!   metrics and the admin HTTP listener that serves them;
+//! - [`throttle`]: warnings that requests can trigger, logged at most once
+//!   per interval with a count of those left out.
 //!
 //! The spans themselves are made where the work is: the server span in
 //! `middleware::trace`, the Cognito client span in `cognito`.
@@ -17,6 +19,7 @@ pub mod logs;
 pub mod metrics;
 mod process;
 pub mod propagation;
+pub mod throttle;
 pub mod traces;
 
 use std::{

@@ -39,8 +39,9 @@ pub fn command(args: &[&str]) -> Command {
 /// The tests' defaults (see `common::serve_config`) for flags `args` does
 /// not set.
 fn defaults_unless_set(args: &[&str]) -> Vec<&'static str> {
-    let defaults: [(&'static str, &'static str); 6] = [
+    let defaults: [(&'static str, &'static str); 7] = [
         ("--admin-listen", "off"),
+        ("--user-pool", super::TEST_POOLS),
         ("--token-signature-check", "off"),
         ("--send-cooldown-secs", "0"),
         ("--user-sends-per-hour", "0"),
@@ -50,6 +51,7 @@ fn defaults_unless_set(args: &[&str]) -> Vec<&'static str> {
     defaults
         .iter()
         .filter(|(flag, _)| !args.contains(flag))
+        .filter(|(flag, _)| *flag != "--user-pool" || !args.contains(&"--any-user-pool"))
         .flat_map(|(flag, value)| [*flag, *value])
         .collect()
 }

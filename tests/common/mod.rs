@@ -194,9 +194,12 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
         ("--send-cooldown-secs", "0"),
         ("--user-sends-per-hour", "0"),
         ("--user-verifies-per-hour", "0"),
+        // The pool of [`TOKEN`] (and of the tests' emulator seeds).
+        ("--user-pool", TEST_POOLS),
     ];
     for (flag, value) in defaults {
-        if !extra.contains(&flag) {
+        let any_pool = flag == "--user-pool" && extra.contains(&"--any-user-pool");
+        if !extra.contains(&flag) && !any_pool {
             argv.extend_from_slice(&[flag, value]);
         }
     }
@@ -209,6 +212,10 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
         other => panic!("not serve: {other:?}"),
     }
 }
+
+/// The user pools the tests' facades accept unless a test says otherwise:
+/// the pool of [`TOKEN`] and the embedded backend's demo pool.
+pub const TEST_POOLS: &str = "us-east-1_Test0001,us-east-1_DevPool01";
 
 /// The facade running in-process.
 pub struct Facade {

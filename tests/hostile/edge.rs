@@ -1,0 +1,1 @@
+//! Attacks on the network edge (see main.rs).

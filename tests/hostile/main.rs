@@ -1,0 +1,13 @@
+//! The service tried as an attacker would, each attack over real sockets
+//! against the defaults the repository ships: what it sends, and what must
+//! hold while it does (the threat model in the README names each test).
+//!
+//! - [`tokens`]: forged tokens for made-up and real user pools, key sets
+//!   that are slow, missing or stale;
+//! - [`edge`]: streams that never finish their message, huge messages,
+//!   descriptor floods on every listener.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod edge;
+mod tokens;

@@ -1,0 +1,1 @@
+//! Attacks with forged tokens (see main.rs).
