@@ -325,6 +325,8 @@ async fn serves_read_only_as_nonroot_without_home_or_credentials() {
         "us-east-1",
         "--cognito-endpoint",
         &url,
+        "--user-pool",
+        "us-east-1_DevPool01",
         "--shutdown-delay-secs",
         "0",
         "--admin-listen",

@@ -382,7 +382,7 @@ async fn unknown_attribute_and_user_without_phone() {
             }],
         }],
     };
-    let stack = Stack::with(seed, None, &[]).await;
+    let stack = Stack::with(seed, None, &["--user-pool", "eu-west-1_NoPhone"]).await;
     let token = common::stack::sign_in(&stack.sdk().await, "demo", "pw-Without-Phone1").await;
     let mut client = stack.facade.client().await;
 

@@ -202,9 +202,9 @@ async fn a_refusal_by_one_limit_consumes_nothing_from_the_others() {
 }
 
 #[tokio::test]
-async fn forged_tokens_cannot_use_up_a_victims_limits() {
-    // The keys are unavailable: tokens go on unverified, and their limits are
-    // counted per token, never per the `sub` they claim.
+async fn with_the_keys_down_no_token_passes_and_none_uses_up_a_limit() {
+    // The key set cannot be fetched: no token can be verified, so none goes
+    // on to Cognito (forged or not) and none is counted against a limit.
     let stack = stack(&["--user-sends-per-hour", "1", "--send-cooldown-secs", "0"]).await;
     stack
         .inject(json!({"operation": "jwks", "count": 1000, "httpStatus": 500, "body": "down"}))
@@ -214,16 +214,39 @@ async fn forged_tokens_cannot_use_up_a_victims_limits() {
     for i in 0..3 {
         let mut claims = claims_of(&victim);
         claims["jti"] = json!(format!("forged-{i}"));
-        let status = send(&mut client, &forged(&victim, &claims))
-            .await
-            .unwrap_err();
-        // The backend, like Cognito, refuses the forgery.
-        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-        assert_eq!(reason(&status), "NOT_AUTHORIZED");
+        for token in [forged(&victim, &claims), victim.clone()] {
+            let status = send(&mut client, &token).await.unwrap_err();
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            assert_eq!(reason(&status), "SIGNING_KEYS_UNAVAILABLE");
+            let retry = status.get_details_retry_info().expect("RetryInfo");
+            assert!(retry.retry_delay.is_some());
+        }
     }
-    send(&mut client, &victim)
-        .await
+    assert_eq!(stack.calls_of(SEND).await, 0);
+    // The keys back (after the retry delay): the victim's one send of the
+    // hour is still there, and forgeries are now bad signatures.
+    stack.clear_faults().await;
+    let mut sent = None;
+    for _ in 0..100 {
+        match send(&mut client, &victim).await {
+            Err(s) if reason(&s) == "SIGNING_KEYS_UNAVAILABLE" => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => {
+                sent = Some(other);
+                break;
+            }
+        }
+    }
+    sent.expect("the keys are fetched again within 10 s")
         .expect("the victim's own send is untouched");
+    let mut claims = claims_of(&victim);
+    claims["jti"] = json!("forged-late");
+    let status = send(&mut client, &forged(&victim, &claims))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&status), "BAD_SIGNATURE");
+    assert_eq!(stack.calls_of(SEND).await, 1);
 }
 
 #[tokio::test]

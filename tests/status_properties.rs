@@ -628,6 +628,11 @@ fn generator_covers_every_variant() {
         "RequestInProgress",
         "CallerNotAllowed",
         "Overloaded",
+        "KeysUnavailable",
+        "MessageTooLarge",
+        "RequestBufferFull",
+        "RequestReadTimeout",
+        "DeadlineExceeded",
     ];
     assert_eq!(names, BTreeSet::from(all));
 }

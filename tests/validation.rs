@@ -66,7 +66,8 @@ async fn invalid_verify_requests_never_reach_cognito() {
 #[tokio::test]
 async fn client_metadata_is_bounded() {
     let cognito = ScriptedCognito::start().await;
-    let facade = Facade::start(&cognito.url, &[]).await;
+    // Messages large enough to carry what the model's bounds refuse.
+    let facade = Facade::start(&cognito.url, &["--max-message-bytes", "1048576"]).await;
     let mut client = facade.client().await;
     let request = |metadata: HashMap<String, String>| GetUserAttributeVerificationCodeRequest {
         access_token: TOKEN.into(),

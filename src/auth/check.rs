@@ -11,10 +11,14 @@
 //!    change for a token, nor for its refreshed successors, so they come
 //!    before expiry: a caller told "expired" would refresh and fail again.
 //! 5. `TOKEN_EXPIRED`: the one failure a refresh cures.
-//! 6. `BAD_SIGNATURE`: the only costly check (RSA, and a JWKS fetch when the
-//!    keys are not cached), so last; a token that fails it is forged or
-//!    altered, and every claim check above was only a cheaper way to refuse
-//!    it.
+//! 6. `BAD_SIGNATURE` / `UNKNOWN_USER_POOL`: the only costly check (RSA,
+//!    and a JWKS fetch when the keys are not cached), so last; a token that
+//!    fails it is forged or altered (or names a pool that does not exist),
+//!    and every claim check above was only a cheaper way to refuse it.
+//!
+//! With the signature check on, no token passes unverified: when its pool's
+//! keys cannot be had in time the answer is [`CheckError::KeysUnavailable`]
+//! (UNAVAILABLE with a retry delay), never "let Cognito decide".
 
 use std::{
     sync::Arc,
@@ -29,7 +33,7 @@ use super::{
     jwks::{JwksSettings, KeyCache, Keys},
     jwt,
 };
-use crate::domain::AccessToken;
+use crate::{domain::AccessToken, telemetry::metrics::metrics};
 
 /// The scope both verification operations require.
 pub const ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
@@ -39,10 +43,9 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// How tokens are checked; from the command line.
 #[derive(Debug, Clone)]
 pub struct TokenCheckConfig {
-    /// `--user-pool`: the accepted user pool ids.
+    /// `--user-pool`: the accepted user pool ids; empty accepts any pool
+    /// (`serve` asks for `--any-user-pool` to say so).
     pub user_pools: Vec<String>,
-    /// `--any-user-pool`: accept any pool (`user_pools` is then empty).
-    pub any_pool: bool,
     /// `--token-leeway-secs`: how long after `exp` a token still passes
     /// (clock skew); default 2 s.
     pub leeway: Duration,
@@ -68,7 +71,6 @@ impl Default for TokenCheckConfig {
     fn default() -> Self {
         Self {
             user_pools: Vec::new(),
-            any_pool: false,
             leeway: Duration::from_secs(2),
             signature_check: true,
             endpoint: None,
@@ -82,28 +84,6 @@ impl Default for TokenCheckConfig {
 impl TokenCheckConfig {
     /// Checks what the types cannot; the error is one line for the operator.
     pub fn validate(&self) -> Result<(), String> {
-        match (self.user_pools.is_empty(), self.any_pool) {
-            (true, false) => {
-                return Err(
-                    "name the user pools whose tokens are accepted with --user-pool \
-                            (COGNITO_VERIFY_USER_POOL), or accept any pool with --any-user-pool"
-                        .to_owned(),
-                )
-            }
-            (false, true) => {
-                return Err(
-                    "--user-pool and --any-user-pool contradict each other: give one".to_owned(),
-                )
-            }
-            _ => {}
-        }
-        if self.any_pool && !self.signature_check {
-            return Err(
-                "--any-user-pool needs --token-signature-check on: without it, tokens of \
-                        made-up pools would reach Cognito"
-                    .to_owned(),
-            );
-        }
         if let Some(endpoint) = &self.endpoint {
             endpoint_base(endpoint)?;
         }
@@ -164,12 +144,42 @@ pub struct CheckedToken {
 /// Whether a token's signature was verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signature {
-    /// RS256, against the pool's current keys.
+    /// RS256, against the pool's keys.
     Verified,
-    /// Not checked: the check is off, or the pool's JWKS could not be
-    /// fetched. Cognito still checks the token.
+    /// Not checked: `--token-signature-check off`. Cognito still checks the
+    /// token.
     Unverified,
 }
+
+/// Why a token cannot go on to Cognito.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The token is refused: its claims, issuer or signature.
+    #[error(transparent)]
+    Rejected(#[from] TokenRejection),
+    /// The pool's signing keys cannot be had now (fetch failing, rationed,
+    /// or slower than the caller's deadline): the token could not be
+    /// verified, so it is not passed on.
+    #[error("the user pool's signing keys are unavailable")]
+    KeysUnavailable {
+        /// When a fetch may be tried again.
+        retry_after: Duration,
+    },
+}
+
+impl CheckError {
+    /// The rejection, if this is one (for tests and the audit trail).
+    pub fn rejection(self) -> Option<TokenRejection> {
+        match self {
+            Self::Rejected(r) => Some(r),
+            Self::KeysUnavailable { .. } => None,
+        }
+    }
+}
+
+/// The longest a check waits for a pool's key set when the caller set no
+/// deadline: a fetch's own bound (twice its timeout) and some.
+const DEFAULT_KEY_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a token was refused before reaching Cognito.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -259,7 +269,12 @@ impl TokenChecker {
     /// A checker for `config`; fails on an invalid configuration, or when
     /// HTTPS is needed for the JWKS and the system has no root certificates.
     pub fn new(config: TokenCheckConfig) -> Result<Self, String> {
-        Self::with_settings(config, JwksSettings::default())
+        let settings = JwksSettings {
+            max_stale: config.max_stale,
+            fetches_per_sec: config.fetches_per_sec,
+            ..JwksSettings::default()
+        };
+        Self::with_settings(config, settings)
     }
 
     pub(crate) fn with_settings(
@@ -275,7 +290,12 @@ impl TokenChecker {
             let needs_roots =
                 !matches!(&source, JwksSource::Endpoint(b) if b.starts_with("http://"));
             let client = super::fetch::https_client(needs_roots, settings.fetch_timeout)?;
-            Some(Arc::new(KeyCache::new(client, source, settings)))
+            Some(Arc::new(KeyCache::new(
+                client,
+                source,
+                settings,
+                &config.user_pools,
+            )))
         } else {
             None
         };
@@ -288,9 +308,14 @@ impl TokenChecker {
         })
     }
 
-    /// Checks `token` now.
-    pub async fn check(&self, token: &AccessToken) -> Result<CheckedToken, TokenRejection> {
-        self.check_at(token, SystemTime::now()).await
+    /// Checks `token` now, waiting for its pool's key set (when it must be
+    /// fetched) for `wait` at most (`None`: a default bound).
+    pub async fn check(
+        &self,
+        token: &AccessToken,
+        wait: Option<Duration>,
+    ) -> Result<CheckedToken, CheckError> {
+        self.check_at(token, SystemTime::now(), wait).await
     }
 
     /// Checks `token` as of `now` (expiry); the key cache keeps its own
@@ -299,8 +324,9 @@ impl TokenChecker {
         &self,
         token: &AccessToken,
         now: SystemTime,
-    ) -> Result<CheckedToken, TokenRejection> {
-        self.check_with(token, now, tokio::time::Instant::now())
+        wait: Option<Duration>,
+    ) -> Result<CheckedToken, CheckError> {
+        self.check_with(token, now, tokio::time::Instant::now(), wait)
             .await
     }
 
@@ -309,12 +335,13 @@ impl TokenChecker {
         token: &AccessToken,
         now: SystemTime,
         clock: tokio::time::Instant,
-    ) -> Result<CheckedToken, TokenRejection> {
+        wait: Option<Duration>,
+    ) -> Result<CheckedToken, CheckError> {
         let inner = &*self.inner;
         let jwt = jwt::parse(token.expose()).ok_or(TokenRejection::Malformed)?;
         let claims = jwt.claims().ok_or(TokenRejection::Malformed)?;
         if claims.token_use != "access" {
-            return Err(TokenRejection::NotAnAccessToken);
+            return Err(TokenRejection::NotAnAccessToken.into());
         }
         let (pool, region) = inner
             .issuers
@@ -325,12 +352,12 @@ impl TokenChecker {
             .as_deref()
             .is_some_and(|s| s.split_ascii_whitespace().any(|s| s == ADMIN_SCOPE));
         if !scoped {
-            return Err(TokenRejection::MissingScope);
+            return Err(TokenRejection::MissingScope.into());
         }
         let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let expires = claims.expires().ok_or(TokenRejection::Malformed)?;
         if since_epoch > expires.saturating_add(inner.leeway) {
-            return Err(TokenRejection::Expired);
+            return Err(TokenRejection::Expired.into());
         }
         let checked = CheckedToken {
             pool_id: pool.to_owned(),
@@ -342,23 +369,33 @@ impl TokenChecker {
         let Some(cache) = &inner.keys else {
             return Ok(checked);
         };
-        let signature = match cache
-            .keys(&checked.pool_id, &checked.region, &jwt.kid, clock)
+        let wait_until = tokio::time::Instant::now() + wait.unwrap_or(DEFAULT_KEY_WAIT);
+        let (keys, stale) = match cache
+            .keys(
+                &checked.pool_id,
+                &checked.region,
+                &jwt.kid,
+                clock,
+                wait_until,
+            )
             .await
         {
-            Keys::Unavailable => Signature::Unverified,
-            Keys::UnknownKid => return Err(TokenRejection::BadSignature),
-            Keys::Fetched(keys) => {
-                let key = keys.get(&jwt.kid).ok_or(TokenRejection::BadSignature)?;
-                let signed = jwt.signed.as_bytes();
-                match jsonwebtoken::crypto::verify(jwt.signature, signed, key, Algorithm::RS256) {
-                    Ok(true) => Signature::Verified,
-                    _ => return Err(TokenRejection::BadSignature),
-                }
+            Keys::Ready { keys, stale } => (keys, stale),
+            Keys::UnknownKid => return Err(TokenRejection::BadSignature.into()),
+            Keys::UnknownPool => return Err(TokenRejection::UnknownPool.into()),
+            Keys::Unavailable { retry_after } => {
+                return Err(CheckError::KeysUnavailable { retry_after })
             }
         };
+        let key = keys.get(&jwt.kid).ok_or(TokenRejection::BadSignature)?;
+        let signed = jwt.signed.as_bytes();
+        match jsonwebtoken::crypto::verify(jwt.signature, signed, key, Algorithm::RS256) {
+            Ok(true) if stale => metrics().jwks_stale_verification(),
+            Ok(true) => {}
+            _ => return Err(TokenRejection::BadSignature.into()),
+        }
         Ok(CheckedToken {
-            signature,
+            signature: Signature::Verified,
             ..checked
         })
     }

@@ -22,6 +22,7 @@ mod jwt;
 mod tests;
 
 pub use check::{
-    CheckedToken, Signature, TokenCheckConfig, TokenChecker, TokenRejection, ADMIN_SCOPE,
+    CheckError, CheckedToken, Signature, TokenCheckConfig, TokenChecker, TokenRejection,
+    ADMIN_SCOPE,
 };
 pub use claims::Claims;

@@ -46,15 +46,17 @@ use crate::{
 #[error("{0}")]
 pub struct SetupError(String);
 
-/// The Cognito client of the service: one SDK client per region, the
-/// default region's built at start-up, others on first use (a pool id names
-/// its region, so one deployment serves pools in several regions). Cheap to
-/// clone.
+/// The Cognito client of the service: one SDK client per region (a pool id
+/// names its region, so one deployment serves pools in several regions):
+/// the default region's and the `--user-pool` regions' built at start-up,
+/// others (with `--any-user-pool`) on first use. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Cognito {
     default_region: String,
     sdk_config: aws_config::SdkConfig,
     clients: Arc<RwLock<HashMap<String, Client>>>,
+    /// With `--user-pool`: no client is added after start-up.
+    fixed_regions: bool,
     connect_timeout: Duration,
     call_timeout: Duration,
     throttle_retry_delay: Duration,
@@ -94,15 +96,33 @@ impl Cognito {
             .region()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let cognito = Self {
+        let mut cognito = Self {
             default_region: default_region.clone(),
             sdk_config,
             clients: Arc::new(RwLock::new(HashMap::new())),
+            fixed_regions: false,
             connect_timeout: config.connect_timeout(),
             call_timeout: config.call_timeout(),
             throttle_retry_delay: config.throttled_retry_delay(),
         };
-        cognito.client(&default_region);
+        let pool_regions = config
+            .token
+            .user_pools
+            .iter()
+            .filter_map(|pool| pool.trim().rsplit_once('_').map(|(region, _)| region));
+        {
+            let mut clients = cognito
+                .clients
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            for region in std::iter::once(default_region.as_str()).chain(pool_regions) {
+                if !clients.contains_key(region) {
+                    let client = cognito.build_client(region);
+                    clients.insert(region.to_owned(), client);
+                }
+            }
+        }
+        cognito.fixed_regions = !config.token.any_user_pool;
         Ok(cognito)
     }
 
@@ -111,32 +131,46 @@ impl Cognito {
         &self.default_region
     }
 
-    /// The client for `region`, built on first use. The region comes from a
-    /// checked token (Cognito's shape); past [`MAX_REGIONS`], the default
-    /// region's client answers (Cognito then refuses the foreign token).
-    fn client(&self, region: &str) -> Client {
+    /// The client for `region`. The region comes from a token that passed
+    /// the local check: with `--user-pool`, one of the named pools' regions,
+    /// whose clients were built at start-up; with `--any-user-pool`, a
+    /// region whose key set verified the token's signature (so a region
+    /// where a real pool exists), built on first use. Callers cannot fill
+    /// the table with made-up regions; were it full all the same, the call
+    /// is refused here rather than sent to another region.
+    fn client(&self, op: Operation, region: &str) -> Result<Client, Error> {
         let clients = self.clients.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(client) = clients.get(region) {
-            return client.clone();
+            return Ok(client.clone());
         }
         drop(clients);
-        let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
-        if clients.len() >= MAX_REGIONS {
-            if let Some(client) = clients.get(&self.default_region) {
-                return client.clone();
-            }
+        let refuse = |why: &str| {
+            Err(Error::new(
+                op,
+                ErrorKind::Internal {
+                    detail: format!("no Cognito client for region {region:?}: {why}"),
+                },
+            ))
+        };
+        if self.fixed_regions {
+            return refuse("not the region of a --user-pool");
         }
-        clients
+        let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
+        if clients.len() >= MAX_REGIONS && !clients.contains_key(region) {
+            return refuse("the table of regions is full");
+        }
+        Ok(clients
             .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config =
-                    aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk_config)
-                        .region(Region::new(region.to_owned()))
-                        .interceptor(observe::HttpStatusOnSpan)
-                        .build();
-                Client::from_conf(config)
-            })
-            .clone()
+            .or_insert_with(|| self.build_client(region))
+            .clone())
+    }
+
+    fn build_client(&self, region: &str) -> Client {
+        let config = aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk_config)
+            .region(Region::new(region.to_owned()))
+            .interceptor(observe::HttpStatusOnSpan)
+            .build();
+        Client::from_conf(config)
     }
 
     /// The configured per-call timeout.
@@ -152,7 +186,7 @@ impl Cognito {
         budget: Duration,
     ) -> Result<Sent, Error> {
         let call = self
-            .client(region)
+            .client(Operation::GetUserAttributeVerificationCode, region)?
             .get_user_attribute_verification_code()
             .access_token(req.token.expose())
             .attribute_name(req.attribute.as_str())
@@ -192,7 +226,7 @@ impl Cognito {
         budget: Duration,
     ) -> Result<Option<String>, Error> {
         let call = self
-            .client(region)
+            .client(Operation::VerifyUserAttribute, region)?
             .verify_user_attribute()
             .access_token(req.token.expose())
             .attribute_name(req.attribute.as_str())

@@ -142,6 +142,27 @@ pub struct LimitFlags {
 }
 
 impl TokenFlags {
+    /// The posture `serve` insists on: the accepted pools are named, or
+    /// "any pool" is said explicitly, and never without the signature check
+    /// (tokens of made-up pools would then reach Cognito).
+    pub fn validate(&self) -> Result<(), String> {
+        let named = self.user_pools.iter().any(|p| !p.trim().is_empty());
+        match (named, self.any_user_pool) {
+            (false, false) => Err("name the user pools whose tokens are accepted with --user-pool \
+                                   (COGNITO_VERIFY_USER_POOL), or accept any pool with --any-user-pool"
+                .to_owned()),
+            (true, true) => {
+                Err("--user-pool and --any-user-pool contradict each other: give one".to_owned())
+            }
+            (false, true) if self.token_signature_check == Switch::Off => Err(
+                "--any-user-pool needs --token-signature-check on: without it, tokens of made-up \
+                 pools would reach Cognito"
+                    .to_owned(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// The token checker's configuration.
     pub fn check_config(&self, endpoint: Option<&str>, region: Option<&str>) -> TokenCheckConfig {
         TokenCheckConfig {
@@ -151,7 +172,6 @@ impl TokenFlags {
                 .map(|p| p.trim().to_owned())
                 .filter(|p| !p.is_empty())
                 .collect(),
-            any_pool: self.any_user_pool,
             leeway: Duration::from_secs(self.token_leeway_secs),
             signature_check: self.token_signature_check == Switch::On,
             max_stale: Duration::from_secs(self.jwks_max_stale_secs),

@@ -117,7 +117,12 @@ fn fault_response(fault: Fault, request_id: &str) -> Response {
 }
 
 async fn jwks(State(backend): State<Arc<Backend>>, Path(pool): Path<String>) -> Response {
-    backend.calls.count(&format!("jwks:{pool}"));
+    let known = backend.directory.pool(&pool).is_some();
+    if known {
+        backend.calls.count(&format!("jwks:{pool}"));
+    } else {
+        backend.calls.count(super::calls::UNKNOWN_POOL_JWKS);
+    }
     // Faults for the operation "jwks" make the key sets unavailable.
     if let Some(fault) = backend.faults.take_exact("jwks") {
         tokio::time::sleep(fault.latency()).await;
@@ -125,7 +130,7 @@ async fn jwks(State(backend): State<Arc<Backend>>, Path(pool): Path<String>) -> 
             return fault_response(fault, &uuid::Uuid::new_v4().to_string());
         }
     }
-    if backend.directory.pool(&pool).is_none() {
+    if !known {
         return (StatusCode::NOT_FOUND, "no such user pool").into_response();
     }
     Json(backend.signer.jwks().clone()).into_response()

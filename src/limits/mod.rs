@@ -39,7 +39,7 @@
 //! - A call abandoned while Redis decides may still have been counted.
 
 mod config;
-mod gcra;
+pub(crate) mod gcra;
 mod limit;
 mod local;
 mod remote;

@@ -16,7 +16,7 @@ use aws_lc_rs::digest;
 use tokio::time::Instant;
 
 use crate::{
-    auth::{CheckedToken, Signature, TokenChecker},
+    auth::{CheckError, CheckedToken, Signature, TokenChecker},
     config::ServeConfig,
     domain::{AccessToken, AttributeName, RequestId},
     error::{Error, ErrorKind, Operation},
@@ -55,6 +55,7 @@ impl Checks {
     /// Builds the checks from the configuration; an error is a configuration
     /// error (one line, exit 64).
     pub async fn from_config(config: &ServeConfig) -> Result<Self, String> {
+        config.token.validate()?;
         let token_config = config
             .token
             .check_config(config.cognito_endpoint.as_deref(), config.region.as_deref());
@@ -82,13 +83,23 @@ impl Checks {
         &self.limits
     }
 
-    /// Checks the token, locally.
-    pub async fn token(&self, op: Operation, token: &AccessToken) -> Result<Admitted, Error> {
-        let checked = self
-            .tokens
-            .check(token)
-            .await
-            .map_err(|r| Error::new(op, ErrorKind::Token(r)))?;
+    /// Checks the token, locally, waiting for its pool's keys (when they
+    /// must be fetched) for `wait` at most.
+    pub async fn token(
+        &self,
+        op: Operation,
+        token: &AccessToken,
+        wait: Option<Duration>,
+    ) -> Result<Admitted, Error> {
+        let checked = self.tokens.check(token, wait).await.map_err(|e| {
+            let kind = match e {
+                CheckError::Rejected(r) => ErrorKind::Token(r),
+                CheckError::KeysUnavailable { retry_after } => {
+                    ErrorKind::KeysUnavailable { retry_after }
+                }
+            };
+            Error::new(op, kind)
+        })?;
         let user = match checked.signature {
             Signature::Verified => format!("{}:{}", checked.pool_id, checked.sub),
             Signature::Unverified => format!("token:{}", hex(&sha256(token.expose().as_bytes()))),

@@ -121,7 +121,10 @@ impl VerificationService {
         let outcome = async {
             let req = convert::send_code(request).map_err(|k| Error::new(OP, k))?;
             audit.user(&req.token, &req.attribute);
-            let who = self.checks.token(OP, &req.token).await?;
+            let who = self
+                .checks
+                .token(OP, &req.token, key_wait(deadline))
+                .await?;
             audit.checked(&who.token);
             let ticket = match req.request_id {
                 None => None,
@@ -184,7 +187,10 @@ impl VerificationService {
         let verified = async {
             let req = convert::verify_code(request).map_err(|k| Error::new(OP, k))?;
             audit.user(&req.token, &req.attribute);
-            let who = self.checks.token(OP, &req.token).await?;
+            let who = self
+                .checks
+                .token(OP, &req.token, key_wait(deadline))
+                .await?;
             audit.checked(&who.token);
             self.checks.admit(OP, &who, &req.attribute, &caller).await?;
             let attribute: AttributeName = req.attribute.clone();
@@ -225,6 +231,16 @@ impl UserAttributeVerificationService for VerificationService {
         self.run(slot, move || service.verify(request)).await
     }
 }
+
+/// How long a token check may wait for its pool's key set: what the
+/// caller's deadline leaves, at most [`MAX_KEY_WAIT`]; nothing when it
+/// leaves nothing (cached keys still answer at once).
+fn key_wait(deadline: Deadline) -> Option<Duration> {
+    Some(deadline.budget(MAX_KEY_WAIT).unwrap_or(Duration::ZERO))
+}
+
+/// The longest a call waits for a key-set fetch: a fetch's own bound.
+const MAX_KEY_WAIT: Duration = Duration::from_secs(4);
 
 /// The `medium` label of a delivered code.
 fn medium_label(sent: &Sent) -> &'static str {

@@ -518,6 +518,11 @@ impl Metrics {
         self.jwks_stale.inc();
     }
 
+    /// The count of tokens verified with stale keys so far.
+    pub fn jwks_stale_verifications(&self) -> u64 {
+        self.jwks_stale.get()
+    }
+
     /// `bytes` more (or, negative, fewer) request bytes are buffered.
     pub fn request_buffered_bytes(&self, bytes: i64) {
         self.buffered_bytes.inc_by(bytes);

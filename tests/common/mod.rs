@@ -214,8 +214,9 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
 }
 
 /// The user pools the tests' facades accept unless a test says otherwise:
-/// the pool of [`TOKEN`] and the embedded backend's demo pool.
-pub const TEST_POOLS: &str = "us-east-1_Test0001,us-east-1_DevPool01";
+/// the pool of [`TOKEN`], the embedded backend's demo pool, and the pool of
+/// the telemetry tests' tokens.
+pub const TEST_POOLS: &str = "us-east-1_Test0001,us-east-1_DevPool01,eu-west-1_Telemetry";
 
 /// The facade running in-process.
 pub struct Facade {

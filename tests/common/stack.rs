@@ -74,6 +74,12 @@ impl Stack {
             .to_owned()
     }
 
+    /// Removes every queued fault.
+    pub async fn clear_faults(&self) {
+        let (status, _) = http_json(&self.url, "DELETE", "/_emulator/faults", None).await;
+        assert!(status == 204 || status == 200, "{status}");
+    }
+
     /// Queues a fault.
     pub async fn inject(&self, fault: Value) {
         let (status, _) = http_json(&self.url, "POST", "/_emulator/faults", Some(fault)).await;

@@ -1,1 +1,362 @@
-//! Attacks with forged tokens (see main.rs).
+//! Forged tokens against the real binary, wired to the embedded backend with
+//! `--any-user-pool` (the most open posture `serve` accepts): tokens for
+//! made-up pools and made-up regions, forgeries for the real pool while its
+//! key set is slow. What must hold: nothing reaches Cognito, no budget is
+//! spent, key-set fetches stay within their ration, warnings stay few, and
+//! the real user is served right after. (The key cache's own attacks, with
+//! its clock stepped through hours: `src/auth/tests/attacks.rs`.)
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use cognito_verify::{
+    emulator::{
+        calls::{MAX_NAMES, UNKNOWN_POOL_JWKS},
+        store::{Seed, DEMO_PASSWORD, DEMO_USER},
+        Settings,
+    },
+    proto::{
+        user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
+        VerifyUserAttributeRequest,
+    },
+};
+use rand::{seq::SliceRandom as _, Rng as _};
+use serde_json::{json, Value};
+use tonic::{transport::Channel, Code, Status};
+use tonic_types::StatusExt as _;
+
+use crate::common::{
+    binary::{command, Running},
+    send_request,
+    stack::{self, http_json},
+};
+
+/// The Cognito operations the backend counts.
+const OPERATIONS: [&str; 2] = ["GetUserAttributeVerificationCode", "VerifyUserAttribute"];
+
+/// The binary in front of a fresh backend, accepting any pool, with the
+/// default limits (a spent budget would show as RATE_LIMITED).
+struct Setup {
+    url: String,
+    real_token: String,
+    service: Running,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Setup {
+    /// The binary and its backend; the demo user's pool is in use (its keys
+    /// cached by one send) before any attack, as a pool in production is.
+    async fn start() -> Self {
+        let (url, _backend, stop) = stack::backend(Seed::demo(), Settings::faithful()).await;
+        let real_token =
+            stack::sign_in(&stack::sdk_client(&url).await, DEMO_USER, DEMO_PASSWORD).await;
+        let service = Running::start(command(&[
+            "--cognito-endpoint",
+            &url,
+            "--region",
+            "us-east-1",
+            "--any-user-pool",
+            "--token-signature-check",
+            "on",
+        ]))
+        .await;
+        let setup = Self {
+            url,
+            real_token,
+            service,
+            _stop: stop,
+        };
+        Client::new(setup.service.channel().await)
+            .get_user_attribute_verification_code(send_request(&setup.real_token, ""))
+            .await
+            .expect("the real user is served before the attack");
+        setup
+    }
+
+    async fn calls(&self) -> BTreeMap<String, u64> {
+        let (status, body) = http_json(&self.url, "GET", "/_emulator/calls", None).await;
+        assert_eq!(status, 200);
+        serde_json::from_value(body["calls"].clone()).unwrap()
+    }
+
+    /// Warnings the service logged so far.
+    fn warnings(&self) -> Vec<String> {
+        self.service
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(r#""level":"WARN""#))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A token of `pool` (issuer on the backend's host, as an emulator writes
+/// it) with valid claims, the backend's kid, and a random signature.
+fn forged(url: &str, real: &str, pool: &str, kid: Option<&str>) -> String {
+    let real_header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(real.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let header = json!({
+        "alg": "RS256",
+        "kid": kid.map_or(real_header["kid"].clone(), |k| json!(k)),
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "sub": uuid::Uuid::new_v4().to_string(), "iss": format!("{url}/{pool}"),
+        "client_id": "forged", "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin", "exp": now + 3600, "iat": now,
+        "jti": uuid::Uuid::new_v4().to_string(), "username": "mallory",
+    });
+    let mut signature = [0u8; 256];
+    rand::rng().fill(&mut signature[..]);
+    let part = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.{}",
+        part(&header),
+        part(&claims),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// A made-up pool id in `region`.
+fn made_up_pool(region: &str) -> String {
+    let id: String = (0..9)
+        .map(|_| char::from(b'A' + rand::rng().random_range(0..26u8)))
+        .collect();
+    format!("{region}_{id}")
+}
+
+/// Sends each token once, in a random order, from 8 tasks, half as sends
+/// and half as verifies; every answer.
+async fn flood(channel: Channel, mut tokens: Vec<String>) -> Vec<Status> {
+    tokens.shuffle(&mut rand::rng());
+    let tokens = Arc::new(tokens);
+    let tasks: Vec<_> = (0..8)
+        .map(|worker| {
+            let (tokens, channel) = (Arc::clone(&tokens), channel.clone());
+            tokio::spawn(async move {
+                let mut client = Client::new(channel);
+                let mut answers = Vec::new();
+                for (i, token) in tokens.iter().enumerate().skip(worker).step_by(8) {
+                    let answer = if i % 2 == 0 {
+                        client
+                            .get_user_attribute_verification_code(send_request(token, ""))
+                            .await
+                            .map(drop)
+                    } else {
+                        client
+                            .verify_user_attribute(VerifyUserAttributeRequest {
+                                access_token: token.clone(),
+                                attribute_name: "email".into(),
+                                code: "123456".into(),
+                            })
+                            .await
+                            .map(drop)
+                    };
+                    answers.push(answer.expect_err("a forged token is refused"));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+/// Only the send made before the attack reached the backend.
+fn assert_nothing_reached_cognito(calls: &BTreeMap<String, u64>) {
+    assert_eq!(calls.get(OPERATIONS[0]), Some(&1), "{calls:?}");
+    assert_eq!(calls.get(OPERATIONS[1]), None, "{calls:?}");
+}
+
+fn reason(status: &Status) -> String {
+    status.get_details_error_info().expect("ErrorInfo").reason
+}
+
+/// Every answer is a refusal that names the key set, never a spent budget
+/// or Cognito's own NotAuthorized (which would mean the token reached it).
+fn assert_refused_for_keys(answers: &[Status]) {
+    for status in answers {
+        match (status.code(), reason(status).as_str()) {
+            (Code::Unauthenticated, "UNKNOWN_USER_POOL" | "BAD_SIGNATURE") => {}
+            (Code::Unavailable, "SIGNING_KEYS_UNAVAILABLE") => {
+                let retry = status.get_details_retry_info().expect("RetryInfo");
+                assert!(retry
+                    .retry_delay
+                    .is_some_and(|d| d >= Duration::from_secs(1)));
+            }
+            other => panic!("{other:?}: {status:?}"),
+        }
+    }
+}
+
+/// The demo user is served right after the flood: a real send goes through.
+async fn assert_real_user_served(setup: &Setup) {
+    let mut client = Client::new(setup.service.channel().await);
+    let started = Instant::now();
+    client
+        .get_user_attribute_verification_code(send_request(&setup.real_token, ""))
+        .await
+        .expect("the real user is served");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // One before the attack, this one: none in between.
+    assert_eq!(setup.calls().await["GetUserAttributeVerificationCode"], 2);
+}
+
+#[tokio::test]
+async fn made_up_pools_and_regions_cost_nothing() {
+    let setup = Setup::start().await;
+    // Row 1: 300 made-up pools in a real region; row 7: 64 in made-up,
+    // region-shaped prefixes.
+    let mut tokens: Vec<String> = (0..300)
+        .map(|_| {
+            forged(
+                &setup.url,
+                &setup.real_token,
+                &made_up_pool("us-east-1"),
+                None,
+            )
+        })
+        .collect();
+    tokens.extend((0..64).map(|n| {
+        let region = format!(
+            "{}{}-{}-{}",
+            char::from(b'a' + (n % 26) as u8),
+            "b",
+            "cd",
+            n % 9 + 1
+        );
+        forged(&setup.url, &setup.real_token, &made_up_pool(&region), None)
+    }));
+    let started = Instant::now();
+    let answers = flood(setup.service.channel().await, tokens).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(answers.len(), 364);
+    assert_refused_for_keys(&answers);
+
+    let calls = setup.calls().await;
+    assert_nothing_reached_cognito(&calls);
+    // Fetches for unknown pools: the ration (5 per second, a burst of 5).
+    let fetches = calls.get(UNKNOWN_POOL_JWKS).copied().unwrap_or(0);
+    let allowed = 5.0 + 5.0 * elapsed.ceil();
+    assert!(
+        (fetches as f64) <= allowed,
+        "{fetches} key-set fetches in {elapsed:.1} s"
+    );
+    // Row 9: the backend's own bookkeeping stays bounded.
+    assert!(calls.len() <= MAX_NAMES);
+    // Warnings that the flood triggers are throttled: a handful at most,
+    // saying how many were left out.
+    let warnings = setup.warnings();
+    assert!(
+        warnings.len() <= 3,
+        "{} warnings: {warnings:#?}",
+        warnings.len()
+    );
+
+    assert_real_user_served(&setup).await;
+}
+
+#[tokio::test]
+async fn forgeries_for_the_real_pool_wait_for_its_slow_key_set_and_are_refused() {
+    let setup = Setup::start().await;
+    // Row 2: every key-set fetch takes 300 ms.
+    let (status, _) = http_json(
+        &setup.url,
+        "POST",
+        "/_emulator/faults",
+        Some(json!({"operation": "jwks", "count": 1000, "latencyMs": 300})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let real_pool = {
+        let claims: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(setup.real_token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        claims["iss"]
+            .as_str()
+            .unwrap()
+            .rsplit_once('/')
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    let mut tokens = Vec::new();
+    for n in 0..200 {
+        tokens.push(forged(
+            &setup.url,
+            &setup.real_token,
+            &made_up_pool("us-east-1"),
+            None,
+        ));
+        // The real pool, with kids nobody has (each may ask for a refresh),
+        // and with the real kid (its key is fetched, the signature fails).
+        let kid = format!("forged-{n}");
+        let kid = (n % 2 == 0).then_some(kid.as_str());
+        tokens.push(forged(&setup.url, &setup.real_token, &real_pool, kid));
+    }
+    let answers = flood(setup.service.channel().await, tokens).await;
+    assert_eq!(answers.len(), 400);
+    assert_refused_for_keys(&answers);
+    let forged_real_pool_ok = answers
+        .iter()
+        .filter(|s| s.code() == Code::Unauthenticated && reason(s) == "BAD_SIGNATURE")
+        .count();
+    assert!(
+        forged_real_pool_ok > 0,
+        "the real pool's keys were fetched and used"
+    );
+
+    let calls = setup.calls().await;
+    assert_nothing_reached_cognito(&calls);
+    // The real pool's key set: fetched once, refreshed at most once per
+    // minute whatever the kids.
+    assert!(calls[&format!("jwks:{real_pool}")] <= 2, "{calls:?}");
+    assert_real_user_served(&setup).await;
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_with_any_pool_unchecked_or_no_pool_named() {
+    for (args, expected) in [
+        (
+            vec!["--user-pool", "", "--region", "us-east-1"],
+            "--any-user-pool",
+        ),
+        (
+            vec!["--any-user-pool", "--region", "us-east-1"],
+            "--token-signature-check on",
+        ),
+        (
+            vec![
+                "--any-user-pool",
+                "--user-pool",
+                "us-east-1_Abc",
+                "--region",
+                "us-east-1",
+            ],
+            "contradict",
+        ),
+    ] {
+        let (code, stderr) = crate::common::binary::run_to_exit(&mut command(&args)).await;
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

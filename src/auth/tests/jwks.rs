@@ -1,7 +1,9 @@
 //! The signature check and the key cache, against a JWKS server that counts
-//! its requests: caching, refresh on an unknown kid, failures that leave a
-//! token unverified (not rejected), single flight, the cache bound, and that
-//! a token can never make the checker connect anywhere else.
+//! its requests: caching, refresh on an unknown kid, failures that refuse
+//! the token (never pass it unverified), single flight, the cache bound, and
+//! that a token can never make the checker connect anywhere else. The
+//! attacks on the cache (made-up pools, busy fetches, stale keys) are in
+//! `attacks.rs`.
 
 use serde_json::json;
 
@@ -17,7 +19,7 @@ async fn signature(
     check_after(checker, token, base, secs)
         .await
         .map(|c| c.signature)
-        .map_err(TokenRejection::reason)
+        .map_err(reason_of)
 }
 
 #[tokio::test]
@@ -33,9 +35,15 @@ async fn verified_and_cached() {
         );
     }
     assert_eq!(server.hits_for(POOL), 1);
-    // Keys an hour old are fetched again, so rotations are picked up.
+    // Keys an hour old are fetched again, so rotations are picked up: in the
+    // background, while the token is verified with the keys it names.
     assert_eq!(
         signature(&checker, &t, base, 3600).await,
+        Ok(Signature::Verified)
+    );
+    server.wait_for_hits(2).await;
+    assert_eq!(
+        signature(&checker, &t, base, 3601).await,
         Ok(Signature::Verified)
     );
     assert_eq!(server.hits_for(POOL), 2);
@@ -154,7 +162,7 @@ async fn a_rotated_key_is_found_by_the_refresh() {
 }
 
 #[tokio::test]
-async fn unreachable_or_broken_jwks_leaves_the_token_unverified() {
+async fn unreachable_or_broken_jwks_refuses_the_token() {
     // A port that was bound and released: connection refused.
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let closed_endpoint = format!("http://{}", closed.local_addr().unwrap());
@@ -162,20 +170,26 @@ async fn unreachable_or_broken_jwks_leaves_the_token_unverified() {
     let down = checker_for(&closed_endpoint, settings());
     let t = signed(&KEY_A, &claims(&format!("{closed_endpoint}/{POOL}")));
     let base = Instant::now();
-    assert_eq!(
-        signature(&down, &t, base, 0).await,
-        Ok(Signature::Unverified)
-    );
+    assert_eq!(signature(&down, &t, base, 0).await, Err("KEYS_UNAVAILABLE"));
 
     let big = format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(70 * 1024));
-    for mode in [
-        Mode::Status(500),
-        Mode::Status(404),
-        Mode::Body("application/json", "{not json".into()),
-        Mode::Body("application/json", r#"{"no":"keys"}"#.into()),
-        Mode::Body("text/html", "<html>jwks</html>".into()),
-        Mode::Body("application/json", big),
-        Mode::Hang,
+    for (mode, expected) in [
+        (Mode::Status(500), "KEYS_UNAVAILABLE"),
+        (Mode::Status(404), "UNKNOWN_USER_POOL"),
+        (
+            Mode::Body("application/json", "{not json".into()),
+            "KEYS_UNAVAILABLE",
+        ),
+        (
+            Mode::Body("application/json", r#"{"no":"keys"}"#.into()),
+            "KEYS_UNAVAILABLE",
+        ),
+        (
+            Mode::Body("text/html", "<html>jwks</html>".into()),
+            "KEYS_UNAVAILABLE",
+        ),
+        (Mode::Body("application/json", big), "KEYS_UNAVAILABLE"),
+        (Mode::Hang, "KEYS_UNAVAILABLE"),
     ] {
         let server = JwksServer::start(mode).await;
         let checker = checker_for(
@@ -186,16 +200,13 @@ async fn unreachable_or_broken_jwks_leaves_the_token_unverified() {
             },
         );
         let t = signed(&KEY_A, &claims(&server.issuer(POOL)));
-        assert_eq!(
-            signature(&checker, &t, base, 0).await,
-            Ok(Signature::Unverified)
-        );
+        assert_eq!(signature(&checker, &t, base, 0).await, Err(expected));
         assert_eq!(server.hits(), 1);
     }
 }
 
 #[tokio::test]
-async fn a_failed_fetch_is_retried_after_the_interval_only() {
+async fn a_failed_fetch_is_retried_after_a_doubling_backoff() {
     let server = JwksServer::start(Mode::Status(500)).await;
     let checker = checker_for(&server.endpoint(), settings());
     let t = signed(&KEY_A, &claims(&server.issuer(POOL)));
@@ -203,26 +214,37 @@ async fn a_failed_fetch_is_retried_after_the_interval_only() {
     let base = Instant::now();
     assert_eq!(
         signature(&checker, &t, base, 0).await,
-        Ok(Signature::Unverified)
+        Err("KEYS_UNAVAILABLE")
     );
-    server.set(Mode::Keys(jwks(&KEY_A)));
-    for secs in [1, 59] {
+    // Within a second of the failure: refused without fetching, and a
+    // forged token is refused too (never passed on unverified).
+    for t in [&t, &forged] {
         assert_eq!(
-            signature(&checker, &t, base, secs).await,
-            Ok(Signature::Unverified)
-        );
-        // Not fetched, so not known to be bad either.
-        assert_eq!(
-            signature(&checker, &forged, base, secs).await,
-            Ok(Signature::Unverified)
+            signature(&checker, t, base, 0).await,
+            Err("KEYS_UNAVAILABLE")
         );
     }
     assert_eq!(server.hits(), 1);
+    // 1 s later: one retry, which fails; the next waits 2 s.
     assert_eq!(
-        signature(&checker, &t, base, 60).await,
-        Ok(Signature::Verified)
+        signature(&checker, &t, base, 1).await,
+        Err("KEYS_UNAVAILABLE")
+    );
+    assert_eq!(
+        signature(&checker, &t, base, 2).await,
+        Err("KEYS_UNAVAILABLE")
     );
     assert_eq!(server.hits(), 2);
+    server.set(Mode::Keys(jwks(&KEY_A)));
+    assert_eq!(
+        signature(&checker, &t, base, 3).await,
+        Ok(Signature::Verified)
+    );
+    assert_eq!(
+        signature(&checker, &forged, base, 3).await,
+        Err("BAD_SIGNATURE")
+    );
+    assert_eq!(server.hits(), 3);
 }
 
 #[tokio::test]
@@ -259,7 +281,7 @@ async fn concurrent_checks_share_one_fetch() {
 }
 
 #[tokio::test]
-async fn fetches_in_flight_are_bounded() {
+async fn fetches_in_flight_are_bounded_and_the_others_wait_their_turn() {
     let server = JwksServer::start(Mode::Keys(jwks(&KEY_A))).await;
     let checker = checker_for(
         &server.endpoint(),
@@ -278,19 +300,24 @@ async fn fetches_in_flight_are_bounded() {
         tokio::spawn(async move { signature(&checker, &t, base, 0).await })
     };
     server.wait_for_hits(1).await;
-    // Another pool while the one permitted fetch is held: not queued.
+    // Another pool while the one permitted fetch is held: it waits for a
+    // slot, and a caller whose deadline ends first is refused, not passed.
     let other = signed(&KEY_A, &claims(&server.issuer("us-east-1_Other1")));
+    let short = Duration::from_millis(100);
     assert_eq!(
-        signature(&checker, &other, base, 0).await,
-        Ok(Signature::Unverified)
+        check_waiting(&checker, &other, base, 0, short)
+            .await
+            .map_err(reason_of),
+        Err("KEYS_UNAVAILABLE")
     );
+    let waiting = {
+        let (checker, other) = (checker.clone(), other.clone());
+        tokio::spawn(async move { signature(&checker, &other, base, 0).await })
+    };
     server.open();
     assert_eq!(first.await.unwrap(), Ok(Signature::Verified));
-    // The skipped pool was not marked as failed: it is fetched right away.
-    assert_eq!(
-        signature(&checker, &other, base, 1).await,
-        Ok(Signature::Verified)
-    );
+    assert_eq!(waiting.await.unwrap(), Ok(Signature::Verified));
+    // One fetch for the queued pool, shared by both of its checks.
     assert_eq!(server.hits(), 2);
 }
 
@@ -301,6 +328,7 @@ async fn the_cache_is_bounded_least_recently_used_first() {
         &server.endpoint(),
         JwksSettings {
             max_pools: 2,
+            fetches_per_sec: 100,
             ..settings()
         },
     );

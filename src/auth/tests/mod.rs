@@ -3,6 +3,7 @@
 //! by the embedded backend's [`Signer`], and the key cache's clock passed in
 //! (`check_with`) so intervals and key ages are stepped, not slept.
 
+mod attacks;
 mod jwks;
 mod rejections;
 
@@ -26,7 +27,7 @@ use tokio::{net::TcpListener, sync::watch, time::Instant};
 use super::{
     check::{TokenCheckConfig, TokenChecker, ADMIN_SCOPE},
     jwks::JwksSettings,
-    CheckedToken, TokenRejection,
+    CheckError, CheckedToken, TokenRejection,
 };
 use crate::{domain::AccessToken, emulator::tokens::Signer};
 
@@ -74,6 +75,8 @@ pub(super) fn jwks(key: &Signer) -> Value {
 #[derive(Clone)]
 pub(super) enum Mode {
     Keys(Value),
+    /// These keys for the pools named, 404 for every other pool.
+    KeysFor(Vec<String>, Value),
     Status(u16),
     Body(&'static str, String),
     /// Never answers.
@@ -165,13 +168,15 @@ impl Drop for JwksServer {
 }
 
 async fn serve(State(state): State<ServerState>, Path(pool): Path<String>) -> Response {
-    state.hits.lock().unwrap().push(pool);
+    state.hits.lock().unwrap().push(pool.clone());
     state.count.send_modify(|c| *c += 1);
     let mut open = state.open.subscribe();
     open.wait_for(|open| *open).await.unwrap();
     let mode = state.mode.lock().unwrap().clone();
     match mode {
         Mode::Keys(keys) => Json(keys).into_response(),
+        Mode::KeysFor(pools, keys) if pools.contains(&pool) => Json(keys).into_response(),
+        Mode::KeysFor(..) => StatusCode::NOT_FOUND.into_response(),
         Mode::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
         Mode::Body(content_type, body) => ([("content-type", content_type)], body).into_response(),
         Mode::Hang => std::future::pending().await,
@@ -196,14 +201,37 @@ pub(super) fn checker_for(endpoint: &str, settings: JwksSettings) -> TokenChecke
 }
 
 /// Checks with the expiry clock at [`now`] and the cache clock at
-/// `base + secs`.
+/// `base + secs`, waiting for a fetch up to [`WAIT`].
 pub(super) async fn check_after(
     checker: &TokenChecker,
     token: &AccessToken,
     base: Instant,
     secs: u64,
-) -> Result<CheckedToken, TokenRejection> {
+) -> Result<CheckedToken, CheckError> {
+    check_waiting(checker, token, base, secs, WAIT).await
+}
+
+/// [`check_after`] with another wait for a fetch.
+pub(super) async fn check_waiting(
+    checker: &TokenChecker,
+    token: &AccessToken,
+    base: Instant,
+    secs: u64,
+    wait: Duration,
+) -> Result<CheckedToken, CheckError> {
     checker
-        .check_with(token, now(), base + Duration::from_secs(secs))
+        .check_with(token, now(), base + Duration::from_secs(secs), Some(wait))
         .await
+}
+
+/// How long the tests' checks wait for a fetch: longer than any fetch of
+/// theirs takes (their timeouts are shorter), so an answer is never a wait
+/// that ran out unless a test says so.
+pub(super) const WAIT: Duration = Duration::from_secs(10);
+
+/// The reason a check refused a token, or `KEYS_UNAVAILABLE`.
+pub(super) fn reason_of(error: CheckError) -> &'static str {
+    error
+        .rejection()
+        .map_or("KEYS_UNAVAILABLE", TokenRejection::reason)
 }

@@ -35,17 +35,20 @@ fn with(mut claims: Value, changes: Value) -> Value {
 
 async fn reason(checker: &TokenChecker, token: &AccessToken) -> Result<Signature, &'static str> {
     checker
-        .check_at(token, now())
+        .check_at(token, now(), None)
         .await
         .map(|c| c.signature)
-        .map_err(TokenRejection::reason)
+        .map_err(|e| {
+            e.rejection()
+                .map_or("KEYS_UNAVAILABLE", TokenRejection::reason)
+        })
 }
 
 #[tokio::test]
 async fn a_valid_token_passes_with_its_ids() {
     let checker = offline(TokenCheckConfig::default());
     let checked = checker
-        .check_at(&signed(&KEY_A, &claims(&aws_iss(POOL))), now())
+        .check_at(&signed(&KEY_A, &claims(&aws_iss(POOL))), now(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -220,20 +223,20 @@ async fn leeway_edges() {
     let default = offline(TokenCheckConfig::default());
     let two = Duration::from_secs(2);
     let ms = Duration::from_millis(1);
-    assert!(default.check_at(&t, at(exp)).await.is_ok());
-    assert!(default.check_at(&t, at(exp + two)).await.is_ok());
+    assert!(default.check_at(&t, at(exp), None).await.is_ok());
+    assert!(default.check_at(&t, at(exp + two), None).await.is_ok());
     assert_eq!(
-        default.check_at(&t, at(exp + two + ms)).await,
-        Err(TokenRejection::Expired)
+        default.check_at(&t, at(exp + two + ms), None).await,
+        Err(TokenRejection::Expired.into())
     );
     let strict = offline(TokenCheckConfig {
         leeway: Duration::ZERO,
         ..TokenCheckConfig::default()
     });
-    assert!(strict.check_at(&t, at(exp)).await.is_ok());
+    assert!(strict.check_at(&t, at(exp), None).await.is_ok());
     assert_eq!(
-        strict.check_at(&t, at(exp + ms)).await,
-        Err(TokenRejection::Expired)
+        strict.check_at(&t, at(exp + ms), None).await,
+        Err(TokenRejection::Expired.into())
     );
     // A fractional exp (a JWT NumericDate may have one) is honoured.
     let frac = signed(
@@ -243,10 +246,19 @@ async fn leeway_edges() {
             json!({"exp": NOW_SECS as f64 + 0.5}),
         ),
     );
-    assert!(strict.check_at(&frac, at(exp + ms * 500)).await.is_ok());
-    assert!(strict.check_at(&frac, at(exp + ms * 501)).await.is_err());
+    assert!(strict
+        .check_at(&frac, at(exp + ms * 500), None)
+        .await
+        .is_ok());
+    assert!(strict
+        .check_at(&frac, at(exp + ms * 501), None)
+        .await
+        .is_err());
     // And `check` uses the real clock: this token expired in 2023.
-    assert_eq!(default.check(&t).await, Err(TokenRejection::Expired));
+    assert_eq!(
+        default.check(&t, None).await,
+        Err(TokenRejection::Expired.into())
+    );
 }
 
 #[tokio::test]
@@ -254,7 +266,7 @@ async fn issuer_host_without_override_must_be_cognitos_own() {
     let checker = offline(TokenCheckConfig::default());
     let pool = "eu-central-1_AbC123";
     let ok = signed(&KEY_A, &claims(&aws_iss(pool)));
-    let checked = checker.check_at(&ok, now()).await.unwrap();
+    let checked = checker.check_at(&ok, now(), None).await.unwrap();
     assert_eq!(
         (checked.pool_id.as_str(), checked.region.as_str()),
         (pool, "eu-central-1")
@@ -393,5 +405,5 @@ fn the_check_can_run_in_a_tonic_handler() {
     let checker = offline(TokenCheckConfig::default());
     send_and_static(&checker);
     let token = token("a.b.c");
-    send(checker.check(&token));
+    send(checker.check(&token, None));
 }
