@@ -1,8 +1,9 @@
 """scripts/check-deploy's checks of the deployment files.
 
     check.py schemas FILE               strict Kubernetes and CRD (Certificate, ServiceMonitor, PrometheusRule) schemas
-    check.py invariants FILE [--tls]    what the manifests promise (invariants.py)
+    check.py invariants FILE [--production]   what the manifests promise (invariants.py)
     check.py self-test DEV PRODUCTION   the checks themselves catch breakage
+    check.py starts BINARY FILE...      the binary starts with each render's configuration (starts.py)
     check.py context                    .dockerignore, Dockerfile and Cargo.toml agree
     check.py libraries BINARY           the binary links only what distroless cc has
 
@@ -18,6 +19,7 @@ import image
 import invariants
 import schemas
 import selftest
+import starts
 from render import Render, load
 
 SOURCES = "src/**/*.rs"
@@ -39,12 +41,19 @@ def main():
     sub.add_parser("schemas").add_argument("file")
     inv = sub.add_parser("invariants")
     inv.add_argument("file")
-    inv.add_argument("--tls", action="store_true", help="TLS with client certificates is required")
+    inv.add_argument(
+        "--production",
+        action="store_true",
+        help="TLS with client certificates, named user pools, callers and client namespaces",
+    )
     st = sub.add_parser("self-test")
     st.add_argument("dev")
     st.add_argument("production")
     sub.add_parser("context")
     sub.add_parser("libraries").add_argument("binary")
+    st2 = sub.add_parser("starts")
+    st2.add_argument("binary")
+    st2.add_argument("files", nargs="+")
     args = parser.parse_args()
 
     if args.command == "schemas":
@@ -56,7 +65,7 @@ def main():
                 f"no COGNITO_VERIFY_* variable found in {SOURCES}: run from the repository root"
             ]
         else:
-            problems = invariants.run(Render(load(args.file), known), expect_tls=args.tls)
+            problems = invariants.run(Render(load(args.file), known), production=args.production)
     elif args.command == "self-test":
         renders = {"dev": load(args.dev), "production": load(args.production)}
         problems, tried = selftest.run(renders, known_vars(), ".dockerignore")
@@ -65,6 +74,10 @@ def main():
                 f"self-test: {tried} cases: each deliberate breakage reported, "
                 "each good variant passed"
             )
+    elif args.command == "starts":
+        problems, tried = starts.run(args.binary, {f: load(f) for f in args.files})
+        if not problems:
+            print(f"starts: {tried} runs of the binary, each as expected")
     elif args.command == "context":
         problems = image.check_context("deploy/Dockerfile", ".dockerignore", "Cargo.toml")
     else:

@@ -1,6 +1,7 @@
 """What the manifests promise, checked on the rendered objects: security,
-selection, scaling and ports here; how the facade serves in serving.py; how
-Prometheus finds its metrics in monitoring.py.
+selection, scaling and ports here; how the facade serves in serving.py; who
+may use it and its Redis in access.py; how Prometheus finds its metrics in
+monitoring.py.
 
 Every check takes a Render and returns a list of problems (an empty list:
 the check holds). CHECKS lists them in the order they are reported;
@@ -8,6 +9,7 @@ selftest.py breaks a good render in memory and asserts that the matching
 check notices.
 """
 
+import access
 import monitoring
 import serving
 from render import (
@@ -122,6 +124,8 @@ def check_selectors(r):
                 sel = peer.get("podSelector")
                 if sel is None or "namespaceSelector" in peer:
                     continue  # peers in other namespaces: not in this render
+                if sel == {"matchLabels": serving.CLIENT_LABEL}:
+                    continue  # the clients: deployed by others, not in this render
                 if not r.selected(sel, namespace(np)):
                     problems.append(f"{ref(np)}: peer {sel} selects no pod of the render")
     for w in r.workloads():
@@ -285,15 +289,27 @@ CHECKS = [
     serving.check_tls,
     serving.check_network_policy,
     serving.check_backend_policies,
+    access.check_user_pools,
+    access.check_callers,
+    access.check_client_namespaces,
+    access.check_redis_auth,
     monitoring.check_metrics,
     check_images,
 ]
+# The checks that hold more in production: TLS with client certificates,
+# named user pools, named callers, named client namespaces.
+PRODUCTION_AWARE = {
+    serving.check_tls,
+    access.check_user_pools,
+    access.check_callers,
+    access.check_client_namespaces,
+}
 
 
-def run(r, expect_tls=False):
+def run(r, production=False):
     """Every check's problems, each prefixed with the check's name."""
     problems = []
     for check in CHECKS:
-        found = check(r, expect_tls) if check is serving.check_tls else check(r)
+        found = check(r, production) if check in PRODUCTION_AWARE else check(r)
         problems += [f"{check.__name__}: {p}" for p in found]
     return list(dict.fromkeys(problems))  # each once, in order

@@ -1,6 +1,10 @@
 """A rendered kustomization (the output of `kubectl kustomize`), indexed for
 the checks: objects by kind and name, workloads and their pod templates, the
-effective COGNITO_VERIFY_* configuration of a container, label selectors."""
+effective COGNITO_VERIFY_* configuration of a container (with Kubernetes'
+$(VAR) expansion), label selectors."""
+
+import base64
+import re
 
 import yaml
 
@@ -41,6 +45,33 @@ def service_selector(svc):
     Service without one."""
     selector = svc.get("spec", {}).get("selector")
     return {"matchLabels": selector} if selector else None
+
+
+# `$$` (an escaped `$`) or a `$(NAME)` reference, as Kubernetes reads them
+# in env values, command and args.
+_REFERENCE = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+
+
+def references(text):
+    """The variable names `text` refers to as $(NAME) (`$$(NAME)` is an
+    escaped literal, not a reference)."""
+    return [m.group(1) for m in _REFERENCE.finditer(text or "") if m.group(1)]
+
+
+def expand(text, values):
+    """Kubernetes' expansion of an env value, command or args: `$(NAME)`
+    becomes values[NAME] for a variable defined before it (a key of
+    `values`; a value of None, one the render cannot see, such as a
+    Secret's, stays written as `$(NAME)`), `$$` becomes `$`, and a reference
+    to anything else stays as written."""
+
+    def one(m):
+        if m.group(1) is None:
+            return "$"
+        value = values.get(m.group(1))
+        return m.group(0) if value is None else value
+
+    return _REFERENCE.sub(one, text or "")
 
 
 def matches(selector, pod_labels):
@@ -101,10 +132,19 @@ class Render:
 
     def config(self, workload, container):
         """The container's environment as far as the render holds it:
-        ConfigMaps from envFrom, then env values and configMapKeyRefs (env
-        wins, as in Kubernetes; a variable from a Secret or another source
-        has no value here, see origins); and the problems found resolving
-        it."""
+        ConfigMaps from envFrom, then env values (expanded as Kubernetes
+        does, see `expand`) and configMapKeyRefs (env wins, as in
+        Kubernetes; a variable from a Secret or another source has no value
+        here, see origins); and the problems found resolving it."""
+        values, problems = self.environment(workload, container)
+        return {k: v for k, v in values.items() if v is not None}, problems
+
+    def environment(self, workload, container, secret=lambda name, key: None):
+        """Every variable of the container's environment in Kubernetes'
+        order (envFrom, then env), each env value expanded against those
+        defined before it: {name: value, or None where the render cannot
+        see it}; and the problems found resolving it. `secret(name, key)`
+        gives a Secret key's value (None: unknown)."""
         env, problems = {}, []
         for source in container.get("envFrom") or []:
             cm_ref = source.get("configMapRef")
@@ -119,9 +159,11 @@ class Render:
                 continue
             env.update(cm.get("data") or {})
         for var in container.get("env") or []:
-            key_ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
+            value_from = var.get("valueFrom") or {}
+            key_ref = value_from.get("configMapKeyRef")
+            secret_ref = value_from.get("secretKeyRef")
             if "value" in var or "valueFrom" not in var:
-                env[var["name"]] = var.get("value", "")
+                env[var["name"]] = expand(var.get("value", ""), env)
             elif key_ref:
                 cm = self.find("ConfigMap", key_ref.get("name"), namespace(workload)) or {}
                 value = (cm.get("data") or {}).get(key_ref.get("key"))
@@ -135,9 +177,21 @@ class Render:
                         )
                 else:
                     env[var["name"]] = value
+            elif secret_ref:
+                name_, key = secret_ref.get("name"), secret_ref.get("key")
+                value = self.secret_value(name_, key, namespace(workload))
+                env[var["name"]] = value if value is not None else secret(name_, key)
             else:
-                env.pop(var["name"], None)  # a Secret's or the pod's: unknown here
+                env[var["name"]] = None  # the pod's (fieldRef, ...): unknown here
         return env, problems
+
+    def secret_value(self, secret_name, key, ns):
+        """A key of a Secret the render holds (a secretGenerator's), or None."""
+        s = self.find("Secret", secret_name, ns) or {}
+        if key in (s.get("stringData") or {}):
+            return s["stringData"][key]
+        data = (s.get("data") or {}).get(key)
+        return base64.b64decode(data).decode("utf-8", "replace") if data is not None else None
 
     def origins(self, workload, container):
         """Where each variable of the container's environment comes from, as
@@ -160,6 +214,49 @@ class Render:
                 found[var["name"]] = "secret"
             else:
                 found[var["name"]] = "other"
+        return found
+
+    def written(self, container, var):
+        """The value of the container's env entry `var` as written, before
+        expansion (None: no such entry, or one from valueFrom)."""
+        value = None
+        for entry in container.get("env") or []:
+            if entry["name"] == var:
+                value = entry.get("value", "") if "valueFrom" not in entry else None
+        return value
+
+    def secret_refs(self, container):
+        """{variable: (Secret name, key, optional)} of the container's env
+        entries that come from a secretKeyRef."""
+        found = {}
+        for var in container.get("env") or []:
+            secret_ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            if secret_ref:
+                found[var["name"]] = (
+                    secret_ref.get("name"),
+                    secret_ref.get("key"),
+                    bool(secret_ref.get("optional")),
+                )
+            else:
+                found.pop(var["name"], None)
+        return found
+
+    def referenced(self, workload, container, var):
+        """{name: origin} of the variables that the env entry `var` refers to
+        as $(name) and that Kubernetes resolves there: those defined before
+        it (envFrom, earlier env entries); see origins. A reference missing
+        here stays written as it is."""
+        defined = {}
+        for source in container.get("envFrom") or []:
+            cm_ref = source.get("configMapRef")
+            if cm_ref:
+                cm = self.find("ConfigMap", cm_ref.get("name"), namespace(workload)) or {}
+                defined.update(dict.fromkeys(cm.get("data") or {}, "configMap"))
+        found = {}
+        for entry in container.get("env") or []:
+            if entry["name"] == var and ("value" in entry or "valueFrom" not in entry):
+                found = {n: defined[n] for n in references(entry.get("value")) if n in defined}
+            defined[entry["name"]] = self.origins(workload, {"env": [entry]})[entry["name"]]
         return found
 
     def redis(self, workload, container):

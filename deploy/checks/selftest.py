@@ -76,6 +76,42 @@ def _egress_to(docs, component):
     raise LookupError(f"no egress rule to {component}")
 
 
+# The facade's variable that holds Redis' password (components/redis).
+PASSWORD_VAR = "REDIS_PASSWORD"
+
+
+def _env(container, var):
+    """The container's env entry `var`."""
+    return next(e for e in container.get("env") or [] if e["name"] == var)
+
+
+def _set_redis_url(docs, url):
+    """The facade's Redis URL (the redis component's env entry) set to `url`."""
+    _env(_serve(docs), REDIS_URL).update(value=url)
+
+
+def _drop_redis_env(docs):
+    """The redis component's env entries (password, URL) removed from the facade."""
+    c = _serve(docs)
+    _env(c, REDIS_URL)  # LookupError when the component is not there
+    c["env"] = [e for e in c["env"] if e["name"] not in (REDIS_URL, PASSWORD_VAR)]
+
+
+def _redis_args(docs):
+    return _redis(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def _without_requirepass(docs):
+    args = _redis_args(docs)
+    i = args.index("--requirepass")
+    del args[i : i + 2]
+
+
+def _clients(docs):
+    """The facade's client peer (the first ingress rule's)."""
+    return _get(docs, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0]["from"][0]
+
+
 def _managed_redis(docs, url=None, cidr="10.20.0.0/24"):
     """deploy/README.md's managed Redis: no limits-store objects; the URL
     from a Secret (url None) or in the ConfigMap; egress to an ipBlock."""
@@ -83,8 +119,8 @@ def _managed_redis(docs, url=None, cidr="10.20.0.0/24"):
     rule.clear()
     rule.update(to=[{"ipBlock": {"cidr": cidr}}], ports=[{"protocol": "TCP", "port": 6379}])
     docs[:] = [d for d in docs if labels(d).get(COMPONENT) != LIMITS_STORE]
+    _drop_redis_env(docs)
     if url is None:
-        _config(docs).pop(REDIS_URL)
         _serve(docs).setdefault("env", []).append(
             {
                 "name": REDIS_URL,
@@ -169,7 +205,7 @@ MUTATIONS = [
     (
         "production",
         "per-RPC limit 25 x 4 replicas without Redis: per replica again",
-        lambda d: _pop(_config(d), REDIS_URL),
+        _drop_redis_env,
         "check_autoscaling",
         "COGNITO_VERIFY_GET_CODE_LIMIT_PER_SEC=25 x 4 replicas",
     ),
@@ -525,12 +561,12 @@ MUTATIONS = [
         lambda d: _egress(d).remove(_egress_to(d, LIMITS_STORE)),
         "check_network_policy",
         "egress does not allow the COGNITO_VERIFY_LIMITS_REDIS_URL "
-        "redis://cognito-verify-redis:6379",
+        "redis://:***@cognito-verify-redis:6379",
     ),
     (
         "production",
         "Redis URL on another port than the egress rule's",
-        lambda d: _config(d).update({REDIS_URL: "redis://cognito-verify-redis:6380"}),
+        lambda d: _set_redis_url(d, "redis://:$(REDIS_PASSWORD)@cognito-verify-redis:6380"),
         "check_network_policy",
         "(port 6380)",
     ),
@@ -544,27 +580,22 @@ MUTATIONS = [
     (
         "production",
         "a password in the ConfigMap's Redis URL",
-        lambda d: _config(d).update(
-            {REDIS_URL: f"redis://app:{SECRET}@cognito-verify-redis:6379"}
-        ),
+        lambda d: _drop_redis_env(d)
+        or _config(d).update({REDIS_URL: f"redis://app:{SECRET}@cognito-verify-redis:6379"}),
         "check_facade_config",
         "comes from a ConfigMap and holds a password",
     ),
     (
         "production",
         "a password in a Redis URL written in the Deployment",
-        lambda d: _serve(d).setdefault("env", []).append(
-            {"name": REDIS_URL, "value": f"rediss://:{SECRET}@cognito-verify-redis"}
-        ),
+        lambda d: _set_redis_url(d, f"rediss://:{SECRET}@cognito-verify-redis"),
         "check_facade_config",
         "comes from a value written in the workload and holds a password",
     ),
     (
         "production",
         "no egress to a Redis whose URL holds a password: the problem hides it",
-        lambda d: _config(d).update(
-            {REDIS_URL: f"redis://app:{SECRET}@cognito-verify-redis:6379"}
-        )
+        lambda d: _set_redis_url(d, f"redis://app:{SECRET}@cognito-verify-redis:6379")
         or _egress(d).remove(_egress_to(d, LIMITS_STORE)),
         "check_network_policy",
         "redis://app:***@cognito-verify-redis:6379",
@@ -572,7 +603,7 @@ MUTATIONS = [
     (
         "production",
         "a Redis URL that is not one",
-        lambda d: _config(d).update({REDIS_URL: "cognito-verify-redis:6379"}),
+        lambda d: _set_redis_url(d, "cognito-verify-redis:6379"),
         "check_facade_config",
         "is not a redis:// or rediss:// URL",
     ),
@@ -606,6 +637,183 @@ MUTATIONS = [
         "check_backend_policies",
         "Deployment/cognito-verify-redis: no NetworkPolicy",
     ),
+    # --- who may use it (access.py) ---
+    (
+        "production",
+        "no user pools: serve would refuse to start",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_USER_POOL"),
+        "check_user_pools",
+        "serve refuses to start (exit 64)",
+    ),
+    (
+        "dev",
+        "no user pools in dev either",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_USER_POOL"),
+        "check_user_pools",
+        "names no user pool",
+    ),
+    (
+        "production",
+        "any pool instead of named pools",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_USER_POOL")
+        or _config(d).update(COGNITO_VERIFY_ANY_USER_POOL="true"),
+        "check_user_pools",
+        "production names its user pools",
+    ),
+    (
+        "dev",
+        "named pools and any pool together",
+        lambda d: _config(d).update(COGNITO_VERIFY_ANY_USER_POOL="true"),
+        "check_user_pools",
+        "contradict",
+    ),
+    (
+        "dev",
+        "any pool without the signature check",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_USER_POOL")
+        or _config(d).update(
+            COGNITO_VERIFY_ANY_USER_POOL="true", COGNITO_VERIFY_TOKEN_SIGNATURE_CHECK="off"
+        ),
+        "check_user_pools",
+        "signature check off",
+    ),
+    (
+        "dev",
+        "any pool spelt 1",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_USER_POOL")
+        or _config(d).update(COGNITO_VERIFY_ANY_USER_POOL="1"),
+        "check_user_pools",
+        "takes true or false",
+    ),
+    (
+        "production",
+        "a pool id without an AWS region",
+        lambda d: _config(d).update(COGNITO_VERIFY_USER_POOL="eu-west-1_AbCdEf123,eu-west_Gh1"),
+        "check_user_pools",
+        "'eu-west_Gh1' is not a Cognito user pool id",
+    ),
+    (
+        "production",
+        "no callers: any certificate of the CA may call",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_ALLOW_CALLER"),
+        "check_callers",
+        "production names its callers",
+    ),
+    (
+        "production",
+        "callers that are only empty entries",
+        lambda d: _config(d).update(COGNITO_VERIFY_ALLOW_CALLER=" , "),
+        "check_callers",
+        "lists no caller",
+    ),
+    (
+        "dev",
+        "callers without client certificates",
+        lambda d: _config(d).update(COGNITO_VERIFY_ALLOW_CALLER="spiffe://cluster.local/ns/a/sa/b"),
+        "check_callers",
+        "without client certificates",
+    ),
+    (
+        "production",
+        "clients from every namespace",
+        lambda d: _clients(d).update(namespaceSelector={}),
+        "check_client_namespaces",
+        "every namespace",
+    ),
+    (
+        "dev",
+        "dev clients from every namespace",
+        lambda d: _clients(d).update(namespaceSelector={}),
+        "check_client_namespaces",
+        "every namespace",
+    ),
+    (
+        "production",
+        "client namespaces by a label anyone may set",
+        lambda d: _clients(d).update(namespaceSelector={"matchLabels": {"team": "payments"}}),
+        "check_client_namespaces",
+        "selects namespaces by team",
+    ),
+    (
+        "production",
+        "client namespaces: all but some",
+        lambda d: _clients(d)["namespaceSelector"]["matchExpressions"][0].update(operator="NotIn"),
+        "check_client_namespaces",
+        "with NotIn",
+    ),
+    (
+        "production",
+        "clients of the facade's own namespace only",
+        lambda d: _pop(_clients(d), "namespaceSelector"),
+        "check_client_namespaces",
+        "names a client namespace",
+    ),
+    (
+        "production",
+        "Redis without a password",
+        _without_requirepass,
+        "check_redis_auth",
+        "Redis runs without a password",
+    ),
+    (
+        "production",
+        "Redis' password written in the workload",
+        lambda d: _redis_args(d).__setitem__(_redis_args(d).index("--requirepass") + 1, SECRET),
+        "check_redis_auth",
+        "--requirepass is written in the workload",
+    ),
+    (
+        "production",
+        "Redis' password from an optional Secret",
+        lambda d: _env(_redis(d)["spec"]["template"]["spec"]["containers"][0], PASSWORD_VAR)[
+            "valueFrom"
+        ]["secretKeyRef"].update(optional=True),
+        "check_redis_auth",
+        "optional",
+    ),
+    (
+        "production",
+        "Redis' password variable written as a value",
+        lambda d: _env(_redis(d)["spec"]["template"]["spec"]["containers"][0], PASSWORD_VAR).update(
+            value=SECRET
+        )
+        or _pop(
+            _env(_redis(d)["spec"]["template"]["spec"]["containers"][0], PASSWORD_VAR), "valueFrom"
+        ),
+        "check_redis_auth",
+        "comes from a value written in the workload, not a Secret",
+    ),
+    (
+        "production",
+        "the facade connects to Redis without the password",
+        lambda d: _set_redis_url(d, "redis://cognito-verify-redis:6379"),
+        "check_redis_auth",
+        "has no password",
+    ),
+    (
+        "production",
+        "the facade's password from another Secret",
+        lambda d: _env(_serve(d), PASSWORD_VAR)["valueFrom"]["secretKeyRef"].update(
+            name="cognito-verify-redis-old"
+        ),
+        "check_redis_auth",
+        "password is Secret cognito-verify-redis-old key password",
+    ),
+    (
+        "production",
+        "the password variable after the URL: Kubernetes does not expand it",
+        lambda d: _serve(d)["env"].reverse(),
+        "check_facade_config",
+        "refers to $(REDIS_PASSWORD), which is not defined before it",
+    ),
+    (
+        "production",
+        "the facade's password from the ConfigMap",
+        lambda d: _serve(d)["env"].remove(_env(_serve(d), PASSWORD_VAR))
+        or _config(d).update({PASSWORD_VAR: SECRET}),
+        "check_facade_config",
+        "comes from a ConfigMap (through $(REDIS_PASSWORD))",
+    ),
     (
         "dev",
         "emulator reachable on every port",
@@ -621,6 +829,32 @@ MUTATIONS = [
 # tell operators to do (which render, what changes).
 GOOD_VARIANTS = [
     (
+        "dev",
+        "any pool, said explicitly, with the signature check on",
+        lambda d: _pop(_config(d), "COGNITO_VERIFY_USER_POOL")
+        or _config(d).update(COGNITO_VERIFY_ANY_USER_POOL="true"),
+    ),
+    (
+        "production",
+        "Redis' password Secret in the render (a secretGenerator of your own)",
+        lambda d: d.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "cognito-verify-redis-auth", "namespace": "cognito-verify"},
+                "type": "Opaque",
+                "stringData": {"password": SECRET},
+            }
+        ),
+    ),
+    (
+        "production",
+        "clients also from the facade's own namespace",
+        lambda d: _get(d, "NetworkPolicy", "cognito-verify")["spec"]["ingress"][0]["from"].append(
+            {"podSelector": {"matchLabels": {"cognito-verify/client": "true"}}}
+        ),
+    ),
+    (
         "production",
         "managed Redis: the URL from a Secret, egress to its subnet",
         lambda d: _managed_redis(d),
@@ -634,7 +868,7 @@ GOOD_VARIANTS = [
     (
         "production",
         "Redis URL without a port: 6379",
-        lambda d: _config(d).update({REDIS_URL: "redis://cognito-verify-redis"}),
+        lambda d: _set_redis_url(d, "redis://:$(REDIS_PASSWORD)@cognito-verify-redis"),
     ),
 ]
 
@@ -702,7 +936,7 @@ def run(renders, known_vars, dockerignore):
     """Failures of the self-test; the number of mutations tried."""
     failures, tried = [], 0
     for which, docs in renders.items():
-        good = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
+        good = invariants.run(Render(docs, known_vars), production=which == "production")
         if good:
             failures.append(f"the good {which} render fails: {good}")
     for which, what, mutate, check, word in MUTATIONS:
@@ -714,7 +948,7 @@ def run(renders, known_vars, dockerignore):
             # The good render lacks what this mutation breaks.
             failures.append(f"{which}: {what}: cannot be applied to the render ({e!r})")
             continue
-        found = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
+        found = invariants.run(Render(docs, known_vars), production=which == "production")
         if not any(p.startswith(check + ":") and word in p for p in found):
             failures.append(f"{which}: {what}: {check} did not report it (got {found})")
         if any(SECRET in p for p in found):
@@ -727,7 +961,7 @@ def run(renders, known_vars, dockerignore):
         except (LookupError, StopIteration, TypeError) as e:
             failures.append(f"{which}: {what}: cannot be applied to the render ({e!r})")
             continue
-        found = invariants.run(Render(docs, known_vars), expect_tls=which == "production")
+        found = invariants.run(Render(docs, known_vars), production=which == "production")
         if found:
             failures.append(f"{which}: {what}: a good variant fails: {found}")
     for what, mutate, word in SCHEMA_MUTATIONS:

@@ -20,6 +20,7 @@ from render import (
     pod_spec,
     port_of,
     ref,
+    references,
     service_selector,
 )
 
@@ -51,9 +52,11 @@ def redact(url):
     return re.sub(r"^([a-z][a-z0-9+.-]*://[^/?#:@]*:)[^/?#]*@", r"\1***@", url, flags=re.I)
 
 
-def _redis_url_problems(d, origin, url):
+def _redis_url_problems(r, d, c, origin, url):
     """What is wrong with the facade's Redis URL as the render holds it (a
-    ConfigMap or a value: `origin`); the URL itself is never shown."""
+    ConfigMap or a value: `origin`); the URL itself is never shown. A
+    password is fine only as a `$(NAME)` reference, in an env value, to a
+    variable from a Secret defined before it (Kubernetes expands it)."""
     problems = []
     try:
         parts = urlsplit(url)
@@ -66,10 +69,30 @@ def _redis_url_problems(d, origin, url):
             "value is not shown: it may hold a password)"
         )
     if parts is not None and (parts.password or "password=" in parts.query.lower()):
+        # The password as written, before Kubernetes expands it.
+        written = r.written(c, REDIS_URL) if origin == "value" else None
+        try:
+            password = urlsplit(written).password if written is not None else parts.password
+        except ValueError:
+            password = parts.password
+        names = references(password or "")
+        resolved = r.referenced(d, c, REDIS_URL) if origin == "value" else {}
+        if len(names) == 1 and password == f"$({names[0]})" and resolved.get(names[0]) == "secret":
+            return problems  # the Secret's password, expanded by Kubernetes
+        if names and origin == "value" and names[0] not in resolved:
+            problems.append(
+                f"{ref(d)}: {REDIS_URL}'s password refers to $({names[0]}), which is not "
+                "defined before it in the container's env: Kubernetes leaves the "
+                "reference as written, and that becomes the password"
+            )
+            return problems
         where = "a ConfigMap" if origin == "configMap" else "a value written in the workload"
+        if names and resolved.get(names[0]) == "configMap":
+            where = "a ConfigMap (through $(" + names[0] + "))"
         problems.append(
-            f"{ref(d)}: {REDIS_URL} comes from {where} and holds a password: take the URL "
-            "from a Secret (env valueFrom.secretKeyRef), never from a ConfigMap"
+            f"{ref(d)}: {REDIS_URL} comes from {where} and holds a password: take the "
+            "password from a Secret (an env entry with valueFrom.secretKeyRef, named as "
+            "$(NAME) in the URL after it), never from a ConfigMap"
         )
     return problems
 
@@ -80,8 +103,9 @@ def check_facade_config(r):
     ports that are its container's (gRPC, health, metrics), requests and a
     memory limit, and a termination grace period above shutdown delay +
     drain timeout, both set explicitly. Its Redis URL (shared limits), when
-    the render holds it, is redis:// or rediss:// with a host and no
-    password: a URL with a password comes from a Secret."""
+    the render holds it, is redis:// or rediss:// with a host, and its
+    password, if any, is not in the render: the whole URL from a Secret, or
+    the password as $(NAME) of a Secret's variable defined before it."""
     problems = []
     for w in r.workloads():
         for c in containers(w):
@@ -147,7 +171,7 @@ def check_facade_config(r):
                 problems.append(f"{ref(d)}: no {where}.{key}")
         origin, url = r.redis(d, c)
         if url is not None:
-            problems += _redis_url_problems(d, origin, url)
+            problems += _redis_url_problems(r, d, c, origin, url)
     return problems
 
 
@@ -406,8 +430,9 @@ def _admits_port(rule, port, container):
 
 
 def check_network_policy(r):
-    """The facade takes gRPC from labelled clients in any namespace, and the
-    metrics port (if any) from named namespaces only; no ingress rule of any
+    """The facade takes gRPC from labelled clients only (which namespaces:
+    access.check_client_namespaces), and the metrics port (if any) from
+    named namespaces only; no ingress rule of any
     NetworkPolicy that selects it admits the health port
     (COGNITO_VERIFY_HEALTH_LISTEN: at most 64 connections, which a client
     could hold to starve the kubelet's probes, which come from the node and
@@ -445,11 +470,7 @@ def check_network_policy(r):
         for rule in np["spec"].get("ingress") or []:
             peers = rule.get("from") or []
             ports = {p.get("port") for p in rule.get("ports") or []}
-            if peers and all(
-                p.get("namespaceSelector") == {}
-                and p.get("podSelector") == {"matchLabels": CLIENT_LABEL}
-                for p in peers
-            ):
+            if peers and all(p.get("podSelector") == {"matchLabels": CLIENT_LABEL} for p in peers):
                 from_clients |= ports
             elif (
                 peers

@@ -70,7 +70,8 @@ def check_scrape(args):
         openmetrics = f.read()
     got = scrape.Scrape(text)
     used = dashboard.metric_names(dashboard.load()) | rules.metric_names(rules.load(rules.RULES))
-    problems = scrape.check_contract(got) + scrape.check_used(got, used)
+    problems = scrape.check_contract(got) + scrape.check_at_start(got)
+    problems += scrape.check_used(got, used)
     problems += scrape.check_calls(got, args.version, args.not_after, args.secret)
     # Sample values are numbers that may contain a numeric code by chance:
     # names, labels and help texts are searched.

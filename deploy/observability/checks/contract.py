@@ -31,6 +31,13 @@ FAMILIES = {
     # Only with TLS on.
     "cognito_verify_tls_certificate_expiry_timestamp_seconds": ("gauge", set()),
     "cognito_verify_build_info": ("gauge", {"version"}),
+    # Protection: what callers can make the service spend.
+    "cognito_verify_jwks_fetches_total": ("counter", {"outcome"}),
+    "cognito_verify_jwks_stale_verifications_total": ("counter", set()),
+    "cognito_verify_request_buffered_bytes": ("gauge", set()),
+    "cognito_verify_streams_ended_total": ("counter", {"reason"}),
+    "cognito_verify_listener_connections_refused_total": ("counter", {"listener"}),
+    "cognito_verify_log_warnings_suppressed_total": ("counter", set()),
     "process_cpu_seconds_total": ("counter", set()),
     "process_resident_memory_bytes": ("gauge", set()),
     "process_virtual_memory_bytes": ("gauge", set()),
@@ -85,6 +92,36 @@ PATTERNS = {
     "reason": re.compile(r"^[a-z][a-z0-9_]*$"),
     "version": re.compile(r"^\d+\.\d+\.\d+\S*$"),
 }
+# Why the service refuses a call itself (cognito_verify_rejected_total):
+# the reasons of this build. A scrape may hold others (a later build's: the
+# pattern above); the dashboard and the rules may name only these, and the
+# binary creates each one's series at start (AT_START).
+REJECTION_REASONS = {
+    "rate_limited", "overloaded", "caller_not_allowed", "invalid_request", "missing_token",
+    "deadline_too_short", "send_cooldown", "user_send_quota", "user_verify_quota",
+    "caller_rate_limited", "malformed_token", "token_expired", "not_an_access_token",
+    "missing_scope", "issuer_not_allowed", "bad_signature", "limits_unavailable",
+    "request_in_progress", "unknown_user_pool", "keys_unavailable", "message_too_large",
+    "request_buffer_full", "request_read_timeout",
+}  # fmt: skip
+# A label whose values are a closed set of its own in one family, instead
+# of the label's values in general (VALUES, PATTERNS).
+FAMILY_VALUES = {
+    # refused: due, but not started (fetches for pools without cached keys
+    # are rationed); unknown_pool: the pool does not exist.
+    "cognito_verify_jwks_fetches_total": {"outcome": {"ok", "unknown_pool", "failed", "refused"}},
+    # read_timeout: the request message did not arrive in time; deadline:
+    # the caller's grpc-timeout passed.
+    "cognito_verify_streams_ended_total": {"reason": {"read_timeout", "deadline"}},
+    "cognito_verify_listener_connections_refused_total": {"listener": {"health", "admin"}},
+}
+# Series the binary creates at start, one per value, before anything
+# happens: so that an alert's increase() counts the very first event (a
+# series that appears with 1 is no increase).
+AT_START = {
+    **FAMILY_VALUES,
+    "cognito_verify_rejected_total": {"reason": REJECTION_REASONS},
+}
 # Labels Prometheus adds to every series of a target (kubernetes_sd, the
 # Prometheus Operator): never the service's own.
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "endpoint", "container"}
@@ -108,11 +145,19 @@ def labels_of(name):
     return FAMILIES[fam][1] | ({"le"} if suffix == "_bucket" else set())
 
 
-def value_problem(label, value, queried=False):
-    """Why `value` is not a value of `label`, or None. `queried`: a value a
-    query names, held to the outcomes this contract knows."""
+def value_problem(label, value, queried=False, family=None):
+    """Why `value` is not a value of `label` (in `family`), or None.
+    `queried`: a value a query names, held to the outcomes and rejection
+    reasons this contract knows."""
+    closed = FAMILY_VALUES.get(family, {}).get(label)
+    if closed is not None:
+        if value not in closed:
+            return f"{label}={value!r} is not one of {sorted(closed)} ({family})"
+        return None
     if queried and label == "outcome" and value not in OUTCOMES | COGNITO_EXCEPTIONS:
         return f"outcome={value!r} is neither a transport outcome nor a known Cognito exception"
+    if queried and label == "reason" and value not in REJECTION_REASONS:
+        return f"reason={value!r} is not a rejection reason of this contract"
     if label in VALUES and value not in VALUES[label]:
         return f"{label}={value!r} is not one of {sorted(VALUES[label])}"
     if label in PATTERNS and not PATTERNS[label].match(value):
@@ -144,7 +189,7 @@ def check_matchers(selector):
             continue
         values = [value] if op in ("=", "!=") else _alternatives(value) or []
         for v in values:
-            why = value_problem(label, v, queried=True)
+            why = value_problem(label, v, queried=True, family=family_of(selector.name)[0])
             if why:
                 problems.append(f"{selector}: {why}")
     return problems

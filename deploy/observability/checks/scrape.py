@@ -43,6 +43,14 @@ EXPECTED = [
     ("cognito_verify_attributes_verified_total", {"attribute": "phone_number"}, 1),
     ("cognito_verify_in_flight", {}, 0),
     ("cognito_verify_connections_refused_total", {}, 0),
+    # Nothing of these calls is refused, ended or held: every message was
+    # released once its handler ran.
+    ("cognito_verify_request_buffered_bytes", {}, 0),
+    ("cognito_verify_jwks_fetches_total", {"outcome": "refused"}, 0),
+    ("cognito_verify_jwks_stale_verifications_total", {}, 0),
+    ("cognito_verify_streams_ended_total", {"reason": "read_timeout"}, 0),
+    ("cognito_verify_streams_ended_total", {"reason": "deadline"}, 0),
+    ("cognito_verify_listener_connections_refused_total", {}, 0),
 ]
 
 
@@ -104,7 +112,7 @@ def check_contract(scrape):
                 if set(series_labels) != want:
                     problems.append(f"{name}: labels {sorted(series_labels)}, not {sorted(want)}")
                 for label, value in series_labels.items():
-                    why = contract.value_problem(label, value)
+                    why = contract.value_problem(label, value, family=fam)
                     if why:
                         problems.append(f"{name}: {why}")
         if fam in contract.BUCKETS:
@@ -116,6 +124,19 @@ def check_contract(scrape):
             for key, les in per_series.items():
                 if sorted(les) != want:
                     problems.append(f"{fam}{dict(key)}: buckets {sorted(les)}, not {want}")
+    return problems
+
+
+def check_at_start(scrape):
+    """The series the binary creates at start (contract.AT_START): one per
+    value, whatever has happened."""
+    problems = []
+    for fam, by_label in contract.AT_START.items():
+        for label, values in by_label.items():
+            present = {labels.get(label) for labels, _ in scrape.series(fam)}
+            missing = sorted(values - present)
+            if missing:
+                problems.append(f"{fam}: no series for {label} {', '.join(missing)}")
     return problems
 
 

@@ -154,6 +154,15 @@ DASHBOARD_MUTATIONS = [
         "TooManyRequestException",
     ),
     (
+        "a rejection reason the contract does not know",
+        lambda d: _target(d, "Requests refused before they are read").update(
+            expr=_target(d, "Requests refused before they are read")["expr"].replace(
+                "request_buffer_full", "buffer_full"
+            )
+        ),
+        "reason='buffer_full' is not a rejection reason",
+    ),
+    (
         "a quantile not grouped by le",
         lambda d: _target(d, "p99 latency").update(
             expr='histogram_quantile(0.99, sum(rate(grpc_server_handling_seconds_bucket{job=~"$job",namespace=~"$namespace"}[5m])))'
@@ -226,12 +235,15 @@ def synthetic_scrape(version="0.1.0", not_after=1_900_000_000, extra=""):
             {"operation": m} for m in sorted(contract.METHODS)
         ],
         "cognito_verify_rejected_total": [
-            {"reason": "missing_token"},
-            {"reason": "invalid_request"},
+            {"reason": reason} for reason in sorted(contract.REJECTION_REASONS)
         ],
         "cognito_verify_codes_sent_total": [{"medium": "sms"}, {"medium": "email"}],
         "cognito_verify_attributes_verified_total": [{"attribute": "phone_number"}],
         "cognito_verify_build_info": [{"version": version}],
+        **{
+            fam: [{label: v} for label, values in by_label.items() for v in sorted(values)]
+            for fam, by_label in contract.FAMILY_VALUES.items()
+        },
     }
     values = {
         "cognito_verify_build_info": 1,
@@ -298,6 +310,16 @@ SCRAPE_MUTATIONS = [
             'cognito_verify_codes_sent_total{medium="sms"} 2',
         ),
         "expected 1",
+    ),
+    (
+        "a rejection reason's series created late, not at start",
+        lambda t: re.sub(r'(?m)^cognito_verify_rejected_total\{reason="request_buffer_full"\}.*\n', "", t),
+        "no series for reason request_buffer_full",
+    ),
+    (
+        "a key-fetch outcome outside its closed set",
+        lambda t: t.replace('outcome="refused"', 'outcome="rationed"'),
+        "outcome='rationed' is not one of",
     ),
     (
         "a secret in a label",
@@ -384,6 +406,7 @@ def run(promtool):
         got = scrape.Scrape(text)
         return (
             scrape.check_contract(got)
+            + scrape.check_at_start(got)
             + scrape.check_used(got, used)
             + scrape.check_calls(got, "0.1.0", 1_900_000_000, secrets)
         )
