@@ -46,6 +46,8 @@ EXPECTED = [
     # Nothing of these calls is refused, ended or held: every message was
     # released once its handler ran.
     ("cognito_verify_request_buffered_bytes", {}, 0),
+    # One pool, its keys fetched once and kept.
+    ("cognito_verify_jwks_fetches_total", {"outcome": "ok"}, 1),
     ("cognito_verify_jwks_fetches_total", {"outcome": "refused"}, 0),
     ("cognito_verify_jwks_stale_verifications_total", {}, 0),
     ("cognito_verify_streams_ended_total", {"reason": "read_timeout"}, 0),
