@@ -17,7 +17,10 @@ use crate::{
     auth::TokenRejection,
     error::{CognitoError, Error, ErrorKind},
     limits::Limit,
-    telemetry::metrics::metrics,
+    telemetry::{
+        metrics::metrics,
+        throttle::{Throttle, WARN_INTERVAL},
+    },
 };
 
 /// `ErrorInfo.domain` of errors that came from Cognito.
@@ -246,7 +249,10 @@ impl From<Error> for Status {
                 (message, COGNITO_DOMAIN)
             }
             ErrorKind::Unreachable { detail } => {
-                tracing::error!(operation, error = %detail, "Cognito unreachable");
+                static UNREACHABLE: Throttle = Throttle::new(WARN_INTERVAL);
+                if let Some(suppressed) = UNREACHABLE.due() {
+                    tracing::error!(operation, error = %detail, suppressed, "Cognito unreachable");
+                }
                 ("Cognito is unreachable".to_owned(), SERVICE_DOMAIN)
             }
             ErrorKind::Timeout { budget } => (
@@ -258,7 +264,10 @@ impl From<Error> for Status {
                 SERVICE_DOMAIN,
             ),
             ErrorKind::UnparseableResponse { http_status, request_id, detail } => {
-                tracing::error!(operation, http_status, aws.request_id = request_id.as_deref(), error = %detail, "unparseable Cognito response");
+                static UNPARSEABLE: Throttle = Throttle::new(WARN_INTERVAL);
+                if let Some(suppressed) = UNPARSEABLE.due() {
+                    tracing::error!(operation, http_status, aws.request_id = request_id.as_deref(), error = %detail, suppressed, "unparseable Cognito response");
+                }
                 insert_opt(&mut metadata, "awsRequestId", request_id);
                 if let Some(s) = http_status {
                     metadata.insert("httpStatus".to_owned(), s.to_string());
@@ -266,7 +275,10 @@ impl From<Error> for Status {
                 ("Cognito's response could not be understood".to_owned(), SERVICE_DOMAIN)
             }
             ErrorKind::Internal { detail } => {
-                tracing::error!(operation, error = %detail, "internal error");
+                static INTERNAL: Throttle = Throttle::new(WARN_INTERVAL);
+                if let Some(suppressed) = INTERNAL.due() {
+                    tracing::error!(operation, error = %detail, suppressed, "internal error");
+                }
                 ("internal error".to_owned(), SERVICE_DOMAIN)
             }
             ErrorKind::Limited { limit, wait, description } => {
@@ -390,13 +402,19 @@ fn cognito(operation: &str, err: &CognitoError, details: &mut ErrorDetails) -> S
             message
         }
         Answer::Generic(_, generic) => {
-            tracing::error!(
-                operation,
-                aws.error_code = %err.code,
-                aws.request_id = err.request_id.as_deref(),
-                error = %err.detail,
-                "Cognito call failed",
-            );
+            // One line per interval carries the detail (every call still
+            // has its own RPC line with the code).
+            static FAILED: Throttle = Throttle::new(WARN_INTERVAL);
+            if let Some(suppressed) = FAILED.due() {
+                tracing::error!(
+                    operation,
+                    aws.error_code = %err.code,
+                    aws.request_id = err.request_id.as_deref(),
+                    error = %err.detail,
+                    suppressed,
+                    "Cognito call failed",
+                );
+            }
             generic.to_owned()
         }
     }

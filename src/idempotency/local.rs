@@ -11,6 +11,7 @@ use bytes::Bytes;
 use tokio::{sync::Notify, time::Instant};
 
 use super::{Begin, Pending, Refusal, Ticket};
+use crate::telemetry::throttle::{Throttle, WARN_INTERVAL};
 
 /// Most records kept; past it, sends go on unrecorded (and a warning says
 /// so) rather than growing memory.
@@ -81,10 +82,14 @@ impl Local {
             slots.retain(|_, slot| !matches!(slot, Slot::Done { until, .. } if *until <= now));
         }
         if slots.len() >= MAX_RECORDS {
-            tracing::warn!(
-                max = MAX_RECORDS,
-                "idempotency records full: this send is not recorded"
-            );
+            static FULL: Throttle = Throttle::new(WARN_INTERVAL);
+            if let Some(suppressed) = FULL.due() {
+                tracing::warn!(
+                    max = MAX_RECORDS,
+                    suppressed,
+                    "idempotency records full: this send is not recorded"
+                );
+            }
             return Ok(Begin::First(Ticket::untracked()));
         }
         let notify = Arc::new(Notify::new());
