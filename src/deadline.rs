@@ -1,14 +1,25 @@
-//! The caller's gRPC deadline (`grpc-timeout`) as a time budget for the
-//! Cognito call: the call gets `min(configured timeout, remaining deadline)`.
+//! The caller's gRPC deadline (`grpc-timeout`): read from the headers, and
+//! turned into a time budget for the Cognito call, which gets
+//! `min(configured timeout, remaining deadline)`.
 //!
-//! tonic also enforces `grpc-timeout` itself, answering CANCELLED when it
-//! fires. The budget keeps a small margin under the caller's deadline so that
-//! our own DEADLINE_EXCEEDED, with its details, reaches the caller first.
+//! tonic enforces `grpc-timeout` only inside its own `transport::Server`,
+//! which this service does not use (see `transport`): the deadline is
+//! enforced by `middleware::intake` (verification RPCs, while the message is
+//! read and until the answer) and `middleware::side` (health, reflection).
+//! The intake passes the service the time that is *left* (it rewrites
+//! `grpc-timeout` once the message has arrived), so both count from the
+//! same instant. The budget keeps a small margin under the caller's
+//! deadline so that the service's own DEADLINE_EXCEEDED, with the details
+//! of what timed out, is answered before the intake's.
 
 use std::time::Duration;
 
+use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
+
+/// The header that carries the caller's deadline.
+pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// Time kept back from the caller's deadline for answering.
 pub const MARGIN: Duration = Duration::from_millis(10);
@@ -21,11 +32,12 @@ impl Deadline {
     /// Reads `grpc-timeout` from call metadata; a missing or malformed header
     /// means no deadline (tonic applies the same rule).
     pub fn from_metadata(metadata: &MetadataMap) -> Self {
-        let timeout = metadata
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout);
-        Self(timeout.map(|t| Instant::now() + t))
+        Self::from_headers(metadata.as_ref())
+    }
+
+    /// Reads `grpc-timeout` from request headers (same rule).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self(timeout(headers).map(|t| Instant::now() + t))
     }
 
     /// The time the Cognito call may take, or `None` when the caller's
@@ -39,6 +51,32 @@ impl Deadline {
             .checked_sub(MARGIN)?;
         (!remaining.is_zero()).then(|| remaining.min(configured))
     }
+}
+
+/// The caller's timeout from request headers; a missing or malformed header
+/// means none.
+pub fn timeout(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(GRPC_TIMEOUT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+}
+
+/// `remaining` in the gRPC wire format, rounded down to the finest unit that
+/// fits in 8 digits (so a deadline passed on never grows).
+pub fn encode_grpc_timeout(remaining: Duration) -> HeaderValue {
+    const MAX: u128 = 99_999_999;
+    let (n, unit) = [
+        (remaining.as_nanos(), "n"),
+        (remaining.as_micros(), "u"),
+        (remaining.as_millis(), "m"),
+        (u128::from(remaining.as_secs()), "S"),
+        (u128::from(remaining.as_secs() / 60), "M"),
+    ]
+    .into_iter()
+    .find(|(n, _)| *n <= MAX)
+    .unwrap_or((u128::from(remaining.as_secs() / 3600).min(MAX), "H"));
+    HeaderValue::try_from(format!("{n}{unit}")).expect("digits and a letter")
 }
 
 /// Parses the gRPC wire format: 1 to 8 digits and a unit (H M S m u n).
@@ -73,6 +111,23 @@ mod tests {
         assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
         for bad in ["", "S", "123456789S", "5s", "-5S", "5"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn encodes_what_parses_back_never_longer() {
+        for (d, wire) in [
+            (Duration::from_millis(1500), "1500000u"),
+            (Duration::from_nanos(7), "7n"),
+            (Duration::from_secs(200), "200000m"),
+            (Duration::from_secs(3 * 86_400), "259200S"),
+            (Duration::from_secs(10_000 * 86_400), "14400000M"),
+            (Duration::MAX, "99999999H"),
+        ] {
+            let encoded = encode_grpc_timeout(d);
+            assert_eq!(encoded, wire);
+            let back = parse_grpc_timeout(encoded.to_str().unwrap()).unwrap();
+            assert!(back <= d, "{d:?} became {back:?}");
         }
     }
 

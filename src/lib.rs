@@ -8,11 +8,16 @@
 //!
 //! ```text
 //! TCP connection
-//!   → transport               connection bound, TLS handshake (tls), HTTP/2 preface deadline,
+//!   → transport               connection bound (one descriptor budget for every listener),
+//!                             TLS handshake (tls), HTTP/2 preface deadline, flow-control windows,
 //!                             keepalive, GOAWAY on age / idleness / drain; a `Peer` per request
 //! gRPC call
 //!   → middleware::trace       server span (continues the caller's W3C trace), RPC metrics, log line
 //!   → middleware::caller      --allow-caller list         → PERMISSION_DENIED
+//!   → middleware::intake      grpc-timeout around the rest → DEADLINE_EXCEEDED;
+//!                             the whole message within the read timeout → DEADLINE_EXCEEDED;
+//!                             declared size over the bound → RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE);
+//!                             bytes reserved before buffering → RESOURCE_EXHAUSTED + RetryInfo
 //!   → middleware::load_shed   bound on RPCs in flight     → RESOURCE_EXHAUSTED + RetryInfo
 //!   → service                 the tonic handlers; the call runs in a tracked task
 //!   → convert                 proto → domain types (validation) → INVALID_ARGUMENT + BadRequest
@@ -28,6 +33,9 @@
 //!   → status                  the one error → tonic::Status mapping (ErrorInfo, …)
 //!   → audit                   one event per send / verify
 //! ```
+//!
+//! Health and reflection sit beside this stack, never shed: `middleware::side`
+//! bounds their streams in time, and reflection is behind the allowlist too.
 //!
 //! `server` binds the listeners, wires the service with health and reflection
 //! and runs the graceful shutdown; `transport` serves connections and `tls`

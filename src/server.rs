@@ -1,7 +1,9 @@
 //! The gRPC server: the verification service behind its middleware, plus
-//! health (`grpc.health.v1`) and reflection (v1 and v1alpha), on the gRPC
-//! port (TLS when configured) and, optionally, health alone on a plaintext
-//! port for kubelet probes; and the graceful shutdown sequence.
+//! health (`grpc.health.v1`) and reflection (v1 and v1alpha, behind the
+//! caller allowlist), each behind its own layers, on the gRPC port (TLS
+//! when configured) and, optionally, health alone on a plaintext port for
+//! kubelet probes; the admin (metrics) port; one descriptor budget for all
+//! of their connections; and the graceful shutdown sequence.
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -20,7 +22,7 @@ use crate::{
     service::{checks::Checks, VerificationService},
     telemetry::{admin, metrics::metrics},
     tls::{Reloader, TlsError, TlsFiles},
-    transport,
+    transport::{self, ListenerCaps, MAX_HEADER_LIST_BYTES},
 };
 
 type VerificationServer = UserAttributeVerificationServiceServer<VerificationService>;
@@ -73,6 +75,7 @@ impl Bound {
     /// Loads the TLS files (if any) and binds the gRPC and health addresses.
     pub async fn bind(config: &ServeConfig) -> Result<Self, StartError> {
         config.tls.validate().map_err(StartError::Config)?;
+        validate_request_budget(config).map_err(StartError::Config)?;
         let checks = Checks::from_config(config)
             .await
             .map_err(StartError::Config)?;
@@ -122,6 +125,23 @@ impl Bound {
     }
 }
 
+/// The request budget must hold one largest request, or such a request
+/// could never be served.
+fn validate_request_budget(config: &ServeConfig) -> Result<(), String> {
+    let largest = u64::from(config.max_message_bytes)
+        + middleware::intake::PREFIX_BYTES as u64
+        + u64::from(MAX_HEADER_LIST_BYTES);
+    let budget = config.connections.max_buffered_request_bytes;
+    if budget < largest {
+        return Err(format!(
+            "--max-buffered-request-bytes ({budget}) must hold one largest request: --max-message-bytes ({}) plus {} bytes of prefix and headers",
+            config.max_message_bytes,
+            largest - u64::from(config.max_message_bytes)
+        ));
+    }
+    Ok(())
+}
+
 /// Serves until `shutdown` completes, then shuts down gracefully:
 ///
 /// 1. health turns NOT_SERVING (overall and per service, on both listeners)
@@ -155,13 +175,22 @@ pub async fn run(
     let verification = VerificationServer::new(service)
         .max_decoding_message_size(config.max_message_bytes as usize);
     let verification = middleware::layers(config).named_layer(verification);
-    let routes = Routes::new(health_service.clone())
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+    let health_layers = || middleware::health_layers(config);
+    let reflection_layers = || middleware::reflection_layers(config);
+    let routes = Routes::new(health_layers().named_layer(health_service.clone()))
+        .add_service(reflection_layers().named_layer(reflection_v1))
+        .add_service(reflection_layers().named_layer(reflection_v1alpha))
         .add_service(verification)
         .prepare();
 
-    transport::raise_open_file_limit(config.connections.max_connections);
+    let caps = transport::fit_open_file_limit(ListenerCaps {
+        grpc: config.connections.max_connections,
+        health: bound
+            .health
+            .is_some()
+            .then_some(transport::HEALTH_MAX_CONNECTIONS),
+        admin: bound.admin.is_some().then_some(admin::MAX_CONNECTIONS),
+    });
     let stop_watching = CancellationToken::new();
     // Dropped with `run`'s future, these stop the watcher and the admin
     // listener too.
@@ -182,7 +211,10 @@ pub async fn run(
         bound.grpc,
         bound.tls,
         routes,
-        transport::Settings::from_config(&config.connections),
+        transport::Settings {
+            max_connections: caps.grpc,
+            ..transport::Settings::from_config(&config.connections)
+        },
     );
     let health_listener = bound.health.map(|listener| {
         if let Ok(address) = listener.local_addr() {
@@ -191,8 +223,11 @@ pub async fn run(
         transport::Server::start(
             listener,
             None,
-            Routes::new(health_service).prepare(),
-            transport::Settings::health(&config.connections),
+            Routes::new(health_layers().named_layer(health_service)).prepare(),
+            transport::Settings {
+                max_connections: caps.health.unwrap_or(transport::HEALTH_MAX_CONNECTIONS),
+                ..transport::Settings::health(&config.connections)
+            },
         )
     });
 
@@ -205,6 +240,7 @@ pub async fn run(
         let stop = stop_admin.clone();
         tokio::spawn(admin::serve(
             listener,
+            caps.admin.unwrap_or(admin::MAX_CONNECTIONS),
             async move { stop.cancelled().await },
         ))
     });

@@ -66,7 +66,8 @@ async fn invalid_verify_requests_never_reach_cognito() {
 #[tokio::test]
 async fn client_metadata_is_bounded() {
     let cognito = ScriptedCognito::start().await;
-    // Messages large enough to carry what the model's bounds refuse.
+    // Cognito's own bounds on client_metadata are larger than the default
+    // --max-message-bytes: raised here so that the field check is reached.
     let facade = Facade::start(&cognito.url, &["--max-message-bytes", "1048576"]).await;
     let mut client = facade.client().await;
     let request = |metadata: HashMap<String, String>| GetUserAttributeVerificationCodeRequest {
@@ -109,7 +110,15 @@ async fn oversized_messages_are_refused() {
         .get_user_attribute_verification_code(req)
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    // Refused by the intake from the message's declared length, before it
+    // was buffered (tonic's own bound, OUT_OF_RANGE, is never reached).
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "MESSAGE_TOO_LARGE");
+    assert!(
+        details.retry_info().is_none(),
+        "the same message fails again"
+    );
     assert!(cognito.requests().is_empty());
     facade.shutdown().await;
 }

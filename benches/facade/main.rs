@@ -12,7 +12,9 @@
 //! The facade and the backend run as their own processes (the release
 //! binary); the load generator runs here. Then pass/fail checks: 1,000 RPCs in
 //! flight, overload shedding and recovery, SIGTERM under load, start-up time,
-//! and a connection flood (plaintext and TLS) against the connection bound.
+//! a connection flood (plaintext and TLS) against the connection bound, and
+//! the edge floods (`edge.rs`: streams that never send their message,
+//! unfinished large messages, a descriptor flood on the metrics port).
 //!
 //! `cargo bench --bench facade` (full, a few minutes) or
 //! `cargo bench --bench facade -- --quick` (seconds; run by scripts/test).
@@ -21,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+mod edge;
 mod flood;
 mod floor;
 mod limits;
@@ -216,6 +219,8 @@ async fn run(args: Vec<String>) {
     let mut overload = scenarios::overload(&plan, &backend_url, &tokens).await;
     let (floods, flood_checks) = flood::run(&backend_url, &tokens[0], plan.flood).await;
     overload.checks.extend(flood_checks);
+    let (edge, edge_checks) = edge::run(&backend_url, &tokens[0]).await;
+    overload.checks.extend(edge_checks);
     overload.checks.extend(limits::checks(&limit_cost));
 
     let report = report::Report {
@@ -225,6 +230,7 @@ async fn run(args: Vec<String>) {
         idle_rss_kib,
         overload: &overload,
         floods: &floods,
+        edge: &edge,
         trace_cost: &trace_cost,
         limit_cost: &limit_cost,
     };

@@ -186,6 +186,16 @@ pub async fn backend(seed: &std::path::Path, constant: bool) -> (Proc, String) {
 /// The facade as its own process, with production defaults (info logs in
 /// JSON, to a pipe nobody reads: /dev/null) except rate limits off.
 pub async fn facade(backend_url: &str, extra: &[&str]) -> (Proc, String, Duration) {
+    facade_with_open_file_limit(None, backend_url, extra).await
+}
+
+/// [`facade`], under `ulimit -n limit` when `limit` is set (a shell lowers
+/// the limit and execs the binary).
+pub async fn facade_with_open_file_limit(
+    limit: Option<u32>,
+    backend_url: &str,
+    extra: &[&str],
+) -> (Proc, String, Duration) {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut args = vec![
         "serve",
@@ -216,7 +226,15 @@ pub async fn facade(backend_url: &str, extra: &[&str]) -> (Proc, String, Duratio
         }
     }
     args.extend_from_slice(extra);
-    let mut proc = Proc::spawn(&args);
+    let mut proc = match limit {
+        None => Proc::spawn(&args),
+        Some(limit) => {
+            let script = format!("ulimit -n {limit} && exec \"$0\" \"$@\"");
+            let mut shell = vec!["-c", &script, BIN];
+            shell.extend_from_slice(&args);
+            Proc::spawn_program(std::path::Path::new("/bin/sh"), &shell)
+        }
+    };
     // With TLS on the gRPC port, health is asked on the plaintext listener.
     let health = extra
         .windows(2)

@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::{
-    flood::Flood, limits::LimitCost, load::Rpc, scenarios::Overload, traces::TraceCost, Plan, Run,
+    edge::Edge, flood::Flood, limits::LimitCost, load::Rpc, scenarios::Overload, traces::TraceCost,
+    Plan, Run,
 };
 
 /// CPU per request of `r` over that of `floor`.
@@ -19,6 +20,7 @@ pub struct Report<'a> {
     pub idle_rss_kib: u64,
     pub overload: &'a Overload,
     pub floods: &'a [Flood],
+    pub edge: &'a Edge,
     pub trace_cost: &'a TraceCost,
     pub limit_cost: &'a LimitCost,
 }
@@ -306,6 +308,31 @@ impl Report<'_> {
                 f.peak_rss_kib as f64 / 1024.0,
             );
         }
+        let e = self.edge;
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!("\nedge floods (default settings):");
+        println!(
+            "  {} streams sending HEADERS only (1,100 with grpc-timeout 1S): real call answered: {} ({} ms)",
+            e.stalled_streams, e.stalled_real_call_ok, e.stalled_real_call_ms
+        );
+        println!(
+            "  300 streams x ~1 MB unfinished: peak RSS {:.1} MiB (idle {:.1}), real call answered: {}",
+            mib(e.large_peak_rss_kib),
+            mib(e.idle_rss_kib),
+            e.large_real_call_ok
+        );
+        println!(
+            "  300 streams x 60 KB held: peak RSS {:.1} MiB, real call answered: {}",
+            mib(e.held_peak_rss_kib),
+            e.held_real_call_ok
+        );
+        println!(
+            "  ulimit -n 512, {} silent connections to the metrics port: gRPC answered: {}, health answered: {}, /metrics after: {}",
+            e.admin_flood_connections,
+            e.admin_flood_grpc_ok,
+            e.admin_flood_health_ok,
+            e.admin_flood_metrics_after_ok
+        );
         println!("\ntargets:");
         for t in self.targets() {
             println!(
@@ -340,6 +367,7 @@ impl Report<'_> {
             "idle_rss_kib": self.idle_rss_kib,
             "overload": self.overload,
             "connection_flood": self.floods,
+            "edge_floods": self.edge,
             "trace_export": self.trace_cost,
             "limits": self.limit_cost,
             "targets": targets,

@@ -1,11 +1,16 @@
 //! `serve`'s connection settings: the bound on open connections and their
-//! lifetimes; and [`Listen`], an address or `off`.
+//! lifetimes, how long a request may take to arrive and how many request
+//! bytes the replica buffers at once; and [`Listen`], an address or `off`.
+//! They live together because they bound the same thing: what a peer can
+//! make this process hold (descriptors, memory, time) before it has sent a
+//! complete request.
 
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-/// Bounds and lifetimes of the connections of the gRPC port.
+/// Bounds and lifetimes of the connections of the gRPC port, and of the
+/// requests on them.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionConfig {
     /// Open connections at most; beyond it a new connection is closed at once.
@@ -50,6 +55,24 @@ pub struct ConnectionConfig {
     /// preface, in seconds; slower connections are dropped.
     #[arg(long, env = "COGNITO_VERIFY_HANDSHAKE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub handshake_timeout_secs: u64,
+
+    /// Time for a request's message to arrive in full once its headers
+    /// have, in seconds; a slower request is ended (DEADLINE_EXCEEDED,
+    /// `REQUEST_READ_TIMEOUT`). On the streams of health and reflection, the
+    /// longest wait between two frames of the request.
+    #[arg(long, env = "COGNITO_VERIFY_REQUEST_READ_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub request_read_timeout_secs: u64,
+
+    /// Request bytes (headers and messages) the replica holds at once for
+    /// verification RPCs, in bytes: a message that does not fit is refused
+    /// (RESOURCE_EXHAUSTED, `OVERLOADED`) before it is buffered. One
+    /// connection may hold an eighth of it (at least one largest request).
+    /// Must hold one largest message (`--max-message-bytes`) and its
+    /// headers. The default keeps a replica far under a 128 MiB memory limit
+    /// (idle RSS is ~15 MiB, a buffered byte costs about two once decoded)
+    /// while holding thousands of typical requests (~2 KiB) at once.
+    #[arg(long, env = "COGNITO_VERIFY_MAX_BUFFERED_REQUEST_BYTES", default_value_t = 16 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(65_536..=1 << 30))]
+    pub max_buffered_request_bytes: u64,
 }
 
 /// A listen address, or `off`.
@@ -119,5 +142,59 @@ impl ConnectionConfig {
     /// The handshake deadline of a new connection.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// How long a request's message may take to arrive.
+    pub fn request_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_read_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        connections: ConnectionConfig,
+    }
+
+    fn parse(args: &[&str]) -> Result<ConnectionConfig, clap::Error> {
+        let argv = std::iter::once("test").chain(args.iter().copied());
+        Flags::try_parse_from(argv).map(|f| f.connections)
+    }
+
+    #[test]
+    fn request_bounds_default_to_the_documented_values() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.request_read_timeout(), Duration::from_secs(5));
+        assert_eq!(c.max_buffered_request_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.max_connections, 2_048);
+    }
+
+    #[test]
+    fn request_bounds_parse_within_their_ranges() {
+        let c = parse(&[
+            "--request-read-timeout-secs",
+            "1",
+            "--max-buffered-request-bytes",
+            "8388608",
+        ])
+        .unwrap();
+        assert_eq!(c.request_read_timeout(), Duration::from_secs(1));
+        assert_eq!(c.max_buffered_request_bytes, 8 * 1024 * 1024);
+        for bad in [
+            ["--request-read-timeout-secs", "0"],
+            ["--request-read-timeout-secs", "301"],
+            ["--max-buffered-request-bytes", "65535"],
+            ["--max-buffered-request-bytes", "2147483648"],
+            ["--max-buffered-request-bytes", "16MiB"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+        assert!(parse(&["--max-buffered-request-bytes", "65536"]).is_ok());
     }
 }

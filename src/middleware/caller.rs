@@ -4,14 +4,31 @@
 //! PERMISSION_DENIED (reason `CALLER_NOT_ALLOWED`) before it can spend a rate
 //! limit slot or reach Cognito. An empty list admits every caller whose
 //! certificate the TLS layer accepted.
+//!
+//! Reflection is behind the same list ([`CallerGuard`]): it describes the
+//! whole API, error details included, to whoever asks, and a caller that
+//! may not call has no use for that. Health stays open to every caller
+//! whose certificate the TLS layer accepted: load balancers and probes must
+//! reach it without being listed.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
-use tonic::body::Body;
+use tonic::{body::Body, Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+use tower::{Layer, Service};
 
-use super::gate::{Check, GateLayer};
+use super::{
+    gate::{Check, GateLayer},
+    ResponseFuture,
+};
 use crate::{
     error::{ErrorKind, Operation},
+    status::{reason_of, SERVICE_DOMAIN},
     transport::Peer,
 };
 
@@ -25,14 +42,21 @@ pub struct Callers(Option<Arc<HashSet<String>>>);
 impl Callers {
     /// Admits only `allowed` callers; everyone when it is empty.
     pub fn layer(allowed: &[String]) -> CallerLayer {
-        GateLayer::new(Self(
-            (!allowed.is_empty()).then(|| Arc::new(allowed.iter().cloned().collect())),
-        ))
+        GateLayer::new(Self::listed(allowed))
     }
-}
 
-impl Check for Callers {
-    fn check(&self, _: Operation, request: &http::Request<Body>) -> Result<(), ErrorKind> {
+    fn listed(allowed: &[String]) -> Self {
+        Self((!allowed.is_empty()).then(|| Arc::new(allowed.iter().cloned().collect())))
+    }
+
+    /// The list for every request of a service that is not verification:
+    /// reflection.
+    pub fn guard(allowed: &[String]) -> CallerGuardLayer {
+        CallerGuardLayer(Self::listed(allowed))
+    }
+
+    /// Whether the caller of `request` may call.
+    fn admits(&self, request: &http::Request<Body>) -> Result<(), ErrorKind> {
         let Some(allowed) = &self.0 else {
             return Ok(());
         };
@@ -44,4 +68,76 @@ impl Check for Callers {
             caller: caller.map(str::to_owned),
         })
     }
+}
+
+impl Check for Callers {
+    fn check(&self, _: Operation, request: &http::Request<Body>) -> Result<(), ErrorKind> {
+        self.admits(request)
+    }
+}
+
+/// Adds [`CallerGuard`].
+#[derive(Debug, Clone)]
+pub struct CallerGuardLayer(Callers);
+
+impl<S> Layer<S> for CallerGuardLayer {
+    type Service = CallerGuard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CallerGuard {
+            callers: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// Refuses every request of a caller not on the list, whatever its path;
+/// see the module docs.
+#[derive(Debug, Clone)]
+pub struct CallerGuard<S> {
+    callers: Callers,
+    inner: S,
+}
+
+impl<S> Service<http::Request<Body>> for CallerGuard<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        match self.callers.admits(&req) {
+            Ok(()) => Box::pin(self.inner.call(req)),
+            Err(kind) => {
+                let status = not_allowed(&kind);
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
+    }
+}
+
+/// PERMISSION_DENIED with the reason verification RPCs get, without the
+/// operation (there is none): the same ErrorInfo a client already handles.
+fn not_allowed(kind: &ErrorKind) -> Status {
+    let mut metadata = HashMap::new();
+    if let ErrorKind::CallerNotAllowed {
+        caller: Some(caller),
+    } = kind
+    {
+        metadata.insert("caller".to_owned(), caller.clone());
+    }
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason_of(kind), SERVICE_DOMAIN, metadata);
+    Status::with_error_details(
+        Code::PermissionDenied,
+        "this caller is not allowed to call this service",
+        details,
+    )
 }

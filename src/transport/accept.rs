@@ -1,5 +1,6 @@
 //! The accept loop: one task per connection, at most `max_connections` of
-//! them (and at most `max_connections_per_ip` from one address, when set). A connection over the bound is closed as soon as it is accepted:
+//! them (and at most `max_connections_per_ip` from one address, when set).
+//! A connection over the bound is closed as soon as it is accepted:
 //! refusing it early keeps the kernel's accept queue moving, and costs the
 //! client one round trip instead of a hang.
 
@@ -16,7 +17,7 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{connection, Shared};
+use super::{connection, Listener, Shared};
 use crate::telemetry::metrics::metrics;
 
 /// At most one warning per this interval while connections are refused.
@@ -135,11 +136,10 @@ pub(super) async fn run(
         };
         let Ok(overall) = Arc::clone(&permits).try_acquire_owned() else {
             drop(tcp);
-            if settings.counted {
-                metrics().connection_refused();
-            }
+            refused(settings.listener);
             if let Some(refused) = full.due() {
                 tracing::warn!(
+                    listener = ?settings.listener,
                     max_connections = settings.max_connections,
                     refused,
                     "connection limit reached: closing new connections"
@@ -153,9 +153,7 @@ pub(super) async fn run(
                 Some(slot) => Some(slot),
                 None => {
                     drop(tcp);
-                    if settings.counted {
-                        metrics().connection_refused();
-                    }
+                    refused(settings.listener);
                     if let Some(refused) = ip_full.due() {
                         tracing::warn!(
                             peer.address = %remote.ip(),
@@ -176,5 +174,13 @@ pub(super) async fn run(
             _per_ip: ip_slot,
         };
         tracker.spawn(connection::serve(tcp, remote, slot, Arc::clone(&shared)));
+    }
+}
+
+/// Counts a connection closed at the bound, under its listener.
+fn refused(listener: Listener) {
+    match listener {
+        Listener::Grpc => metrics().connection_refused(),
+        Listener::Health => metrics().listener_connection_refused("health"),
     }
 }

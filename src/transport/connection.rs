@@ -33,16 +33,13 @@ use tokio::{
 use tonic::{body::Body, service::Routes};
 use tower::util::Oneshot;
 
-use super::{accept::Slot, peer::Peer, preface::Preface, Shared};
+use super::{accept::Slot, peer::Peer, preface::Preface, Listener, Shared};
 use crate::{telemetry::metrics::metrics, tls};
 
 /// Serves one accepted connection; `slot` is its place under the bounds.
 pub(super) async fn serve(tcp: TcpStream, remote: SocketAddr, slot: Slot, shared: Arc<Shared>) {
     let _slot = slot;
-    let _open = shared
-        .settings
-        .counted
-        .then(|| metrics().connection_opened());
+    let _open = (shared.settings.listener == Listener::Grpc).then(|| metrics().connection_opened());
     let local = tcp.local_addr().ok();
     let deadline = Instant::now() + shared.settings.handshake_timeout;
     let Some(reloader) = &shared.tls else {

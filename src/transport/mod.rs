@@ -10,7 +10,10 @@
 //!   replicas) or `--idle-timeout-secs` without an RPC, then a grace period,
 //!   and the GOAWAY of a graceful shutdown;
 //! - [`peer`]: who is on the other end (address, caller identity from the
-//!   client certificate), put into every request's extensions.
+//!   client certificate), put into every request's extensions;
+//! - [`descriptors`]: one open-file budget for every listener's connections
+//!   and what the process needs besides them, so that a flood on one port
+//!   cannot take the descriptors another port needs.
 //!
 //! tonic's own server loop is not used: it cannot send a GOAWAY for idleness,
 //! bound connections or time out a handshake, and its age grace closes
@@ -19,6 +22,7 @@
 
 mod accept;
 mod connection;
+pub mod descriptors;
 pub mod peer;
 mod preface;
 
@@ -29,9 +33,20 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::service::Routes;
 
+pub use descriptors::{fit_open_file_limit, ListenerCaps};
 pub use peer::Peer;
 
 use crate::{config::ConnectionConfig, tls::Reloader};
+
+/// Which listener a [`Server`] serves: its refusals are counted apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The gRPC port: its connections are the connection metrics.
+    Grpc,
+    /// The plaintext health port: only its refusals are counted
+    /// (`listener="health"`), so probes do not blur the gRPC figures.
+    Health,
+}
 
 /// Connection bounds and lifetimes.
 #[derive(Debug, Clone)]
@@ -40,9 +55,8 @@ pub struct Settings {
     pub max_connections: u32,
     /// Open connections from one address at most; 0 = no such bound.
     pub max_connections_per_ip: u32,
-    /// Whether this listener's connections are counted in the connection
-    /// metrics (the gRPC port's are; the health listener's are not).
-    pub counted: bool,
+    /// Which listener this is.
+    pub listener: Listener,
     /// Time for the TLS handshake and the HTTP/2 preface.
     pub handshake_timeout: Duration,
     /// Age after which a connection gets a GOAWAY (±10 % jitter).
@@ -63,7 +77,7 @@ impl Settings {
         Self {
             max_connections: config.max_connections,
             max_connections_per_ip: config.max_connections_per_ip,
-            counted: true,
+            listener: Listener::Grpc,
             handshake_timeout: config.handshake_timeout(),
             max_age: config.max_age(),
             grace: config.age_grace(),
@@ -78,9 +92,9 @@ impl Settings {
     /// on its slots for long.
     pub fn health(config: &ConnectionConfig) -> Self {
         Self {
-            max_connections: 64,
+            max_connections: HEALTH_MAX_CONNECTIONS,
             max_connections_per_ip: 0,
-            counted: false,
+            listener: Listener::Health,
             max_age: Some(Duration::from_secs(60)),
             grace: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(10)),
@@ -98,7 +112,23 @@ impl Settings {
             // streams and stops reading pins at most 100 x 64 KiB of
             // responses (hyper's defaults: 200 x 400 KiB).
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
-            .max_send_buf_size(MAX_SEND_BUFFER_PER_STREAM);
+            .max_send_buf_size(MAX_SEND_BUFFER_PER_STREAM)
+            // And of requests: data the peer sends that no one has read yet
+            // sits in h2's buffers, outside the request budget, up to these
+            // windows (hyper's defaults: 1 MiB per stream and 1 MiB per
+            // connection). The middleware reads every request at once, so
+            // the windows bound only what piles up between two polls, and
+            // what arrives for a stream being refused.
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            // The header list of one request, as HPACK counts it. Set here
+            // rather than left to hyper's default (the same 16 KiB today):
+            // it is the most a stream waiting for its message holds in
+            // headers, counted against the request budget, and an access
+            // token passed as metadata (1-2 KiB, more with many groups)
+            // must fit with room to spare. gRPC's own default is 8 KiB
+            // (16 KiB hard).
+            .max_header_list_size(MAX_HEADER_LIST_BYTES);
         builder
     }
 }
@@ -107,32 +137,24 @@ impl Settings {
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 100;
 /// Response bytes buffered per stream for a peer that does not read.
 pub const MAX_SEND_BUFFER_PER_STREAM: usize = 64 * 1024;
-
-/// File descriptors used besides connections: the health listener's
-/// connections, the pool towards Cognito, logs, the runtime.
-const FD_OVERHEAD: u64 = 64 + 256;
-
-/// Raises the soft open-file limit (up to the hard limit) so that
-/// `max_connections` connections can be accepted; warns when the hard limit
-/// is lower. Returns the soft limit in force.
-pub fn raise_open_file_limit(max_connections: u32) -> Option<u64> {
-    let needed = u64::from(max_connections) + FD_OVERHEAD;
-    match rlimit::increase_nofile_limit(needed) {
-        Ok(limit) if limit < needed => {
-            tracing::warn!(
-                open_file_limit = limit,
-                needed,
-                "the open-file limit is lower than --max-connections needs; accepts will fail before the bound"
-            );
-            Some(limit)
-        }
-        Ok(limit) => Some(limit),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
-            None
-        }
-    }
-}
+/// Bytes a peer may send on one stream before the server has read them:
+/// the default `--max-message-bytes` (a typical request, ~2 KiB, is far
+/// under it). A larger message needs a window update (one round trip) per
+/// 64 KiB, which only a caller that raised `--max-message-bytes` pays.
+pub const STREAM_WINDOW: u32 = 64 * 1024;
+/// Bytes a peer may send on one connection before the server has read
+/// them: 100 streams of typical requests (~2 KiB) in one round trip; a
+/// quarter of hyper's default, so that 2,048 connections whose data is not
+/// yet read hold at most 512 MiB even in theory, while what is read is
+/// bounded by the request budget.
+pub const CONNECTION_WINDOW: u32 = 256 * 1024;
+/// The largest request header list accepted (HTTP/2
+/// `SETTINGS_MAX_HEADER_LIST_SIZE`).
+pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// Connections of the plaintext health listener: kubelet opens one per
+/// probe and closes it, so a few suffice; the bound keeps the listener
+/// from taking descriptors the gRPC port needs.
+pub const HEALTH_MAX_CONNECTIONS: u32 = 64;
 
 /// What every connection task shares.
 struct Shared {

@@ -1,8 +1,13 @@
 //! Who is on the other end of a connection. The connection puts a [`Peer`]
 //! into every request's extensions; the middleware reads it for the span,
-//! the log line and the caller allowlist.
+//! the log line and the caller allowlist, and counts on it the request bytes
+//! the connection holds (so that one connection cannot take the whole
+//! request budget).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{atomic::AtomicU64, Arc},
+};
 
 /// The other end of a connection; cheap to clone.
 #[derive(Debug, Clone)]
@@ -13,6 +18,7 @@ struct Inner {
     remote: SocketAddr,
     local: Option<SocketAddr>,
     identity: Option<String>,
+    buffered_bytes: AtomicU64,
 }
 
 impl Peer {
@@ -23,6 +29,7 @@ impl Peer {
             remote,
             local,
             identity,
+            buffered_bytes: AtomicU64::new(0),
         }))
     }
 
@@ -39,6 +46,12 @@ impl Peer {
     /// The caller identity from the client certificate (mTLS), if any.
     pub fn identity(&self) -> Option<&str> {
         self.0.identity.as_deref()
+    }
+
+    /// The request bytes this connection holds now (kept by
+    /// `middleware::intake`).
+    pub fn buffered_bytes(&self) -> &AtomicU64 {
+        &self.0.buffered_bytes
     }
 
     /// The peer of a request served by [`crate::transport`].

@@ -13,6 +13,7 @@ use std::{
 use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response, Router};
 pub mod binary;
 pub mod certs;
+pub mod child;
 pub mod redis;
 pub mod stack;
 

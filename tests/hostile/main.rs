@@ -10,4 +10,5 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod edge;
+mod h2raw;
 mod tokens;
