@@ -348,9 +348,15 @@ impl From<Error> for Status {
                 details.set_retry_info(Some(OVERLOAD_RETRY_DELAY));
                 details.add_quota_failure_violation(
                     "rpc:buffered-request-bytes",
-                    format!("at most {budget_bytes} bytes of requests buffered per replica"),
+                    format!(
+                        "at most {budget_bytes} bytes of requests held per replica, an eighth of it per connection"
+                    ),
                 );
-                ("too many request bytes in flight; retry shortly".to_owned(), SERVICE_DOMAIN)
+                (
+                    "too many request bytes held on this replica or connection; retry shortly"
+                        .to_owned(),
+                    SERVICE_DOMAIN,
+                )
             }
             ErrorKind::RequestReadTimeout { timeout } => (
                 format!(

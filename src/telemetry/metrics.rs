@@ -454,7 +454,7 @@ impl Metrics {
         let buffered_bytes = Gauge::default();
         registry.register(
             "cognito_verify_request_buffered_bytes",
-            "Bytes of request messages buffered before their handler ran (bounded by --max-buffered-request-bytes)",
+            "Bytes of requests (headers and messages) held for verification RPCs, from arrival until answered (bounded by --max-buffered-request-bytes)",
             buffered_bytes.clone(),
         );
         let streams_ended = closed_family(
