@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
     let (endpoint, allowlist) = (flags & 1 != 0, flags & 2 != 0);
     let checker = &CHECKERS[usize::from(flags & 3)];
     let now = UNIX_EPOCH + Duration::from_secs(NOW_SECS);
-    let Ok(checked) = ready(checker.check_at(&token, now)) else {
+    let Ok(checked) = ready(checker.check_at(&token, now, None)) else {
         return;
     };
     assert_eq!(checked.signature, Signature::Unverified);

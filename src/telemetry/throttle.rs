@@ -45,9 +45,12 @@ impl Throttle {
     /// `Some(suppressed)` when the warning may be logged now, with the count
     /// left out since the last one; `None` (counted) when it may not.
     pub fn due(&self) -> Option<u64> {
-        let now = u64::try_from(EPOCH.elapsed().as_millis())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1);
+        self.due_at(u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX - 1))
+    }
+
+    /// [`Self::due`] at `now_ms` since the throttles' epoch.
+    fn due_at(&self, now_ms: u64) -> Option<u64> {
+        let now = now_ms.saturating_add(1);
         let last = self.last.load(Ordering::Acquire);
         let may = last == 0 || now.saturating_sub(last) >= self.interval_ms;
         if may
@@ -70,16 +73,17 @@ mod tests {
 
     #[test]
     fn one_warning_per_interval_with_the_count_left_out() {
-        static T: Throttle = Throttle::new(Duration::from_millis(200));
-        assert_eq!(T.due(), Some(0));
+        let t = Throttle::new(Duration::from_millis(200));
+        assert_eq!(t.due_at(1_000), Some(0));
         let suppressed_before = metrics_suppressed();
-        for _ in 0..5 {
-            assert_eq!(T.due(), None);
+        for ms in [1_000, 1_050, 1_100, 1_150, 1_199] {
+            assert_eq!(t.due_at(ms), None);
         }
         assert!(metrics_suppressed() >= suppressed_before + 5);
-        std::thread::sleep(Duration::from_millis(250));
-        assert_eq!(T.due(), Some(5));
-        assert_eq!(T.due(), None);
+        assert_eq!(t.due_at(1_200), Some(5));
+        assert_eq!(t.due_at(1_201), None);
+        // The first warning ever is logged whenever it comes.
+        assert_eq!(Throttle::new(WARN_INTERVAL).due_at(0), Some(0));
     }
 
     #[test]

@@ -15,8 +15,10 @@
 //! connections each.
 
 /// Descriptors kept for everything but the listeners' connections: the
-/// pool towards Cognito (its connections follow the calls in flight; 192 of
-/// them), the key-set fetches (8 at once by default), Redis (one
+/// pool towards Cognito (no cap of its own: its connections follow the
+/// calls in flight, up to `--max-concurrent-rpcs`; the soft limit is raised
+/// to the hard one so that a burst of them finds room beyond this reserve),
+/// the key-set fetches (8 at once by default), Redis (one
 /// multiplexed connection, and one being re-established), the trace
 /// exporter, the log and audit files, the runtime's own (epoll, event and
 /// signal descriptors), the three listening sockets and the one descriptor
@@ -49,13 +51,12 @@ impl ListenerCaps {
     }
 }
 
-/// Raises the soft open-file limit (up to the hard limit) to what `wanted`
-/// and [`RESERVE`] need, and returns the caps that fit under the limit in
-/// force: `wanted` when it was high enough, smaller caps (and one warning)
-/// when it was not.
+/// Raises the soft open-file limit to the hard limit, and returns the caps
+/// that fit with [`RESERVE`] under it: `wanted` when it is high enough,
+/// smaller caps (and one warning) when it is not.
 pub fn fit_open_file_limit(wanted: ListenerCaps) -> ListenerCaps {
     let needed = wanted.total() + RESERVE;
-    let limit = match rlimit::increase_nofile_limit(needed) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read or raise the open-file limit; connection caps unchanged");

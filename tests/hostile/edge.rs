@@ -48,8 +48,11 @@ async fn streams_without_a_message_hold_no_admission_slot_and_are_ended() {
     const WITH_DEADLINE: usize = 1_100;
     const WITHOUT: usize = 300;
     const CONNECTIONS: usize = 20;
+    // Both bounds are 3 s: long enough to open every stream first, even on
+    // a loaded machine (checked below, or the test would prove nothing).
+    const BOUND: Duration = Duration::from_secs(3);
     let cognito = ScriptedCognito::start().await;
-    let facade = Facade::start(&cognito.url, &["--request-read-timeout-secs", "1"]).await;
+    let facade = Facade::start(&cognito.url, &["--request-read-timeout-secs", "3"]).await;
     let ended_before = streams_ended();
 
     let mut conns = Vec::new();
@@ -61,7 +64,7 @@ async fn streams_without_a_message_hold_no_admission_slot_and_are_ended() {
     for i in 0..WITH_DEADLINE + WITHOUT {
         let with_deadline = i < WITH_DEADLINE;
         let headers: &[(&str, &str)] = if with_deadline {
-            &[("grpc-timeout", "1S")]
+            &[("grpc-timeout", "3S")]
         } else {
             &[]
         };
@@ -74,6 +77,10 @@ async fn streams_without_a_message_hold_no_admission_slot_and_are_ended() {
 
     // The server holds 1,400 streams waiting for their message: more than
     // --max-concurrent-rpcs (1,024). A real call is answered all the same.
+    assert!(
+        opened.elapsed() < BOUND && stalled.iter().all(|(_, s)| !s.answer.is_finished()),
+        "the stalled streams were not all held when the real call was made"
+    );
     let mut client = facade.client().await;
     let answered = tokio::time::timeout(
         PATIENCE,
@@ -96,10 +103,10 @@ async fn streams_without_a_message_hold_no_admission_slot_and_are_ended() {
             (Code::DeadlineExceeded, Some(expected)),
             "{outcome:?}"
         );
-        // Neither bound can end a stream early (both are 1 s)...
+        // Neither bound can end a stream early...
         let after = outcome.at - opened;
-        assert!(after >= Duration::from_secs(1), "ended after {after:?}");
-        // ...and a read timeout of 1 s ends them all, even here and loaded.
+        assert!(after >= BOUND, "ended after {after:?}");
+        // ...and a read timeout of 3 s ends them all, even here and loaded.
         assert!(after < PATIENCE / 2, "ended after {after:?}");
         *said.entry(expected).or_insert(0) += 1;
     }
@@ -169,9 +176,11 @@ async fn unfinished_large_messages_stay_within_the_memory_limit() {
             "{outcome:?}"
         );
     }
-    let share = 16 * 1024 * 1024 / 8;
+    // How many are held depends on how fast they arrive (a stream held for
+    // over a second gives its bytes up to newer ones); that some are held
+    // and some refused, and memory stays bounded, does not.
     assert!(
-        !held.is_empty() && held.len() <= 3 * share / 60_005 && !refused.is_empty(),
+        !held.is_empty() && !refused.is_empty(),
         "{} held, {} refused",
         held.len(),
         refused.len()
@@ -259,6 +268,80 @@ async fn a_descriptor_flood_on_the_metrics_port_leaves_the_other_ports_serving()
         "closed by its timeout, not at once"
     );
     running.terminate().await;
+}
+
+/// Stalled streams with large header lists on 12 connections fill the
+/// request budget (each connection stays within its share); once they have
+/// waited over a second, a real call takes their bytes and is answered,
+/// though their read timeout is far away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_streams_cannot_hold_the_request_budget_against_real_calls() {
+    const CONNECTIONS: usize = 12;
+    const STREAMS: usize = 100;
+    let cognito = ScriptedCognito::start().await;
+    let facade = Facade::start(
+        &cognito.url,
+        &[
+            "--request-read-timeout-secs",
+            "60",
+            "--drain-timeout-secs",
+            "1",
+        ],
+    )
+    .await;
+    let pad = "x".repeat(15 * 1024);
+    let mut conns = Vec::new();
+    for _ in 0..CONNECTIONS {
+        conns.push(Conn::open(facade.addr).await);
+    }
+    let mut stalled = Vec::new();
+    for i in 0..CONNECTIONS * STREAMS {
+        let conn = &mut conns[i % CONNECTIONS];
+        stalled.push(conn.stream(SEND_PATH, &[("x-pad", &pad)]).await);
+    }
+    // Small ones fill what is left.
+    let mut last = Conn::open(facade.addr).await;
+    let small = "x".repeat(1024);
+    for _ in 0..STREAMS {
+        stalled.push(last.stream(SEND_PATH, &[("x-pad", &small)]).await);
+    }
+    conns.push(last);
+    for conn in &mut conns {
+        conn.ping().await;
+    }
+    // 1,200 x 15 KiB is more than the budget (16 MiB). Past the preemption
+    // age of what it holds, a real call gets in.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut client = facade.client().await;
+    let answered = tokio::time::timeout(
+        PATIENCE,
+        client.get_user_attribute_verification_code(send_request(TOKEN, "")),
+    )
+    .await
+    .expect("the real call is answered");
+    assert!(answered.is_ok(), "the real call: {answered:?}");
+    // What was refused, or gave its bytes up, was told so with a retry
+    // (nothing was sent); the others are still held. (Refusals are
+    // answered after a short wait for the rest of the request.)
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut overloaded = 0;
+    for stream in &mut stalled {
+        if stream.answer.is_finished() {
+            let outcome = outcome(stream).await;
+            assert_eq!(
+                outcome.said(),
+                (Code::ResourceExhausted, Some("OVERLOADED"))
+            );
+            assert!(outcome.retry_info);
+            overloaded += 1;
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "the stalled streams never filled the budget"
+    );
+    assert!(overloaded < stalled.len(), "no stream was held");
+    facade.shutdown().await;
 }
 
 /// The real call (a send), answered OK.

@@ -1,12 +1,13 @@
 //! Reads a unary request's body: gRPC frames it as messages, each behind a
 //! 5-byte prefix (a compression flag and a big-endian length). The prefix
 //! is read as soon as it arrives, so that a message declaring more than
-//! `--max-message-bytes` is refused before its body is, and the declared
-//! length is reserved from the request budget before it is read: the memory
-//! a request takes is known, and bounded, before it is taken.
+//! `--max-message-bytes` is refused before its body is; the bytes that do
+//! arrive are reserved from the request budget before they are kept (not the
+//! declared length: a prefix alone must not hold 64 KiB of budget).
 
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
+use tokio::time::Instant;
 use tonic::{body::Body, Status};
 
 use super::budget::Reservation;
@@ -42,7 +43,7 @@ pub async fn read(
         // Trailers end a request body; gRPC requests carry none.
         if let Ok(data) = frame.into_data() {
             message
-                .push(&data, |more| reservation.grow(more))
+                .push(&data, |more| reservation.grow(more, Instant::now()))
                 .map_err(Unread::Refused)?;
         }
     }
@@ -80,7 +81,7 @@ impl Message {
     }
 
     /// Appends `chunk` once the prefixes it completes have been checked and
-    /// the bytes they declare reserved with `reserve`.
+    /// its bytes reserved with `reserve`.
     fn push(
         &mut self,
         chunk: &[u8],
@@ -101,11 +102,9 @@ impl Message {
             }
             self.next_prefix = end;
         }
-        let needed = self.next_prefix.max(have);
-        if needed > self.reserved {
-            reserve((needed - self.reserved) as u64)?;
-            self.reserved = needed;
-            self.buffer.reserve_exact(needed - self.buffer.len());
+        if have > self.reserved {
+            reserve((have - self.reserved) as u64)?;
+            self.reserved = have;
         }
         self.buffer.extend_from_slice(chunk);
         Ok(())
@@ -152,11 +151,11 @@ mod tests {
     }
 
     #[test]
-    fn the_declared_length_is_reserved_before_the_message_arrives() {
+    fn bytes_are_reserved_as_they_arrive() {
         let mut first = prefixed(100);
         first.extend_from_slice(&[7; 10]);
         let (asked, body) = feed(1_000, &[&first, &[7; 90]]);
-        assert_eq!(asked, [105], "one reservation, of the whole message");
+        assert_eq!(asked, [15, 90], "what arrived, not what was declared");
         assert_eq!(body.unwrap().len(), 105);
     }
 

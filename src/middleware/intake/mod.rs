@@ -14,9 +14,10 @@
 //!   (DEADLINE_EXCEEDED, `REQUEST_READ_TIMEOUT`);
 //! - a message declaring more than `--max-message-bytes` is refused as soon
 //!   as its prefix arrives (RESOURCE_EXHAUSTED, `MESSAGE_TOO_LARGE`);
-//! - the header list and the declared length are reserved from the replica's
-//!   request budget before the message is read (RESOURCE_EXHAUSTED,
-//!   `OVERLOADED`, with RetryInfo, when they do not fit: [`Budget`]);
+//! - the header list, then the message's bytes as they arrive, are reserved
+//!   from the replica's request budget (RESOURCE_EXHAUSTED, `OVERLOADED`,
+//!   with RetryInfo, when they do not fit; a request that has waited over a
+//!   second for its message gives its bytes up to a newer one: [`Budget`]);
 //! - only then does the request go on, with its message in memory, to the
 //!   load shedding and the service; the reservation is held until the
 //!   service answers (or the call is dropped).
@@ -115,7 +116,11 @@ where
         };
         let arrived = Instant::now();
         let headers = header_list_bytes(&req);
-        let reservation = match self.settings.budget.reserve(headers, Peer::of(&req)) {
+        let reserved = self
+            .settings
+            .budget
+            .reserve(headers, Peer::of(&req), arrived);
+        let reservation = match reserved {
             Ok(reservation) => reservation,
             Err(kind) => return reject(op, kind, req),
         };
@@ -165,9 +170,22 @@ impl Call {
             Some(at) if at <= self.read_by => (at, Ended::Deadline),
             _ => (self.read_by, Ended::ReadTimeout),
         };
+        let revocation = self.reservation.revocation();
         let read = message::read(&mut body, self.settings.max_message, &mut self.reservation);
+        let read = async {
+            tokio::select! {
+                read = read => read,
+                // A newer request took this one's bytes (it waited too long).
+                () = revocation.revoked() => Err(Unread::Refused(ErrorKind::RequestBufferFull {
+                    budget_bytes: self.settings.budget.max(),
+                })),
+            }
+        };
         let body = match tokio::time::timeout_at(until, read).await {
-            Ok(Ok(message)) => Body::new(Full::new(message)),
+            Ok(Ok(message)) => {
+                self.reservation.message_complete();
+                Body::new(Full::new(message))
+            }
             Ok(Err(Unread::Failed(received, status))) => Body::new(Failed {
                 received: Some(received),
                 error: Some(status),
