@@ -5,48 +5,8 @@
 use std::time::Duration;
 
 use crate::{auth::TokenRejection, limits::Limit};
-
-/// The RPC (and Cognito operation) an error belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// GetUserAttributeVerificationCode.
-    GetUserAttributeVerificationCode,
-    /// VerifyUserAttribute.
-    VerifyUserAttribute,
-}
-
-impl Operation {
-    /// Both operations.
-    pub const ALL: [Operation; 2] = [
-        Self::GetUserAttributeVerificationCode,
-        Self::VerifyUserAttribute,
-    ];
-
-    /// The operation's name, as Cognito and our proto spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::GetUserAttributeVerificationCode => "GetUserAttributeVerificationCode",
-            Self::VerifyUserAttribute => "VerifyUserAttribute",
-        }
-    }
-
-    /// The gRPC path of the operation's RPC.
-    pub fn grpc_path(self) -> &'static str {
-        match self {
-            Self::GetUserAttributeVerificationCode => {
-                "/cognito.verify.v1.UserAttributeVerificationService/GetUserAttributeVerificationCode"
-            }
-            Self::VerifyUserAttribute => {
-                "/cognito.verify.v1.UserAttributeVerificationService/VerifyUserAttribute"
-            }
-        }
-    }
-
-    /// The operation served at a gRPC path, if any.
-    pub fn from_grpc_path(path: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|op| op.grpc_path() == path)
-    }
-}
+// Kept here too: the operation is part of every error.
+pub use crate::rpc::Operation;
 
 /// A request field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -60,6 +60,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod middleware;
 pub mod proto;
+pub mod rpc;
 pub mod server;
 pub mod service;
 pub mod status;

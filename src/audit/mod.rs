@@ -18,14 +18,13 @@ use tonic::{Code, Status};
 use crate::{
     auth::{CheckedToken, Claims, Signature},
     domain::{AccessToken, AttributeName, DeliveryMedium, Sent},
-    error::{Error, Operation},
-    middleware::trace::{code_name, RpcTraceId},
+    error::Error,
+    rpc::{code_name, Operation, RpcTraceId},
     status::{code_of, reason_of, request_id_of},
     transport::Peer,
 };
 
-/// The log target of audit events.
-pub const AUDIT_TARGET: &str = "audit";
+pub use crate::telemetry::logs::AUDIT_TARGET;
 
 /// Whether audit events are written anywhere (set once, at start-up).
 static ON: AtomicBool = AtomicBool::new(false);

@@ -18,7 +18,8 @@ use jsonwebtoken::DecodingKey;
 use rustls::{crypto::aws_lc_rs, ClientConfig, RootCertStore};
 use serde::Deserialize;
 
-use super::jwks::KeySet;
+/// One pool's keys by kid.
+pub(crate) type KeySet = std::collections::HashMap<String, DecodingKey>;
 
 /// The HTTP(S) client of the JWKS fetches.
 pub(crate) type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;

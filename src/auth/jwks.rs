@@ -42,13 +42,12 @@ use std::{
     time::Duration,
 };
 
-use jsonwebtoken::DecodingKey;
 use tokio::{
     sync::{watch, Semaphore},
     time::Instant,
 };
 
-use super::fetch::{fetch_keys, FetchError, HttpsClient, JwksSource};
+use super::fetch::{fetch_keys, FetchError, HttpsClient, JwksSource, KeySet};
 use crate::{
     limits::gcra::{self, Rate},
     telemetry::{
@@ -99,9 +98,6 @@ impl Default for JwksSettings {
         }
     }
 }
-
-/// One pool's keys by kid.
-pub(crate) type KeySet = HashMap<String, DecodingKey>;
 
 /// What the cache answers for a pool and a kid.
 pub(crate) enum Keys {

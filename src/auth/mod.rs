@@ -17,12 +17,11 @@ mod fetch;
 mod issuer;
 mod jwks;
 mod jwt;
+mod rejection;
 
 #[cfg(test)]
 mod tests;
 
-pub use check::{
-    CheckError, CheckedToken, Signature, TokenCheckConfig, TokenChecker, TokenRejection,
-    ADMIN_SCOPE,
-};
+pub use check::{CheckError, CheckedToken, Signature, TokenCheckConfig, TokenChecker, ADMIN_SCOPE};
 pub use claims::Claims;
+pub use rejection::TokenRejection;

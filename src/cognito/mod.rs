@@ -38,7 +38,8 @@ use aws_sdk_cognitoidentityprovider::{
 use crate::{
     config::ServeConfig,
     domain::{CodeDelivery, DeliveryMedium, SendCode, Sent, VerifyCode},
-    error::{CognitoError, Error, ErrorKind, Operation},
+    error::{CognitoError, Error, ErrorKind},
+    rpc::Operation,
 };
 
 /// A configuration problem found while building the client.

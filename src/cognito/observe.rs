@@ -15,8 +15,9 @@ use aws_sdk_cognitoidentityprovider::{
 use tracing::{field::Empty, Span};
 
 use crate::{
-    error::{Error, ErrorKind, Operation},
+    error::{Error, ErrorKind},
     middleware::trace::is_error_status,
+    rpc::Operation,
     telemetry::{self, metrics::metrics},
 };
 

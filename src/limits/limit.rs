@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::LimitsConfig;
-use crate::error::Operation;
+use crate::rpc::Operation;
 
 /// One call to decide.
 #[derive(Debug, Clone, Copy)]

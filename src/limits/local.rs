@@ -33,7 +33,7 @@ use std::{
 
 use super::{
     gcra::{self, Refused},
-    rules::Rule,
+    rules::{Rates, Rule},
 };
 
 /// The most entries the map ever holds: at about 34 bytes each in the worst
@@ -202,7 +202,7 @@ impl State {
 /// fallback decisions records both; within [`MIN_ENTRIES`, `MAX_ENTRIES`].
 /// `keyed` gives, per keyed limit, the per-second rate of the RPC it belongs
 /// to (`None` when that RPC's rate limit is off) and its lifetime in µs.
-pub(crate) fn capacity(keyed: impl IntoIterator<Item = (Option<u32>, i64)>) -> usize {
+fn capacity(keyed: impl IntoIterator<Item = (Option<u32>, i64)>) -> usize {
     let mut total: u128 = 2; // the two per-RPC keys
     for (rpc_per_sec, lifetime_us) in keyed {
         let Some(per_sec) = rpc_per_sec else {
@@ -215,6 +215,11 @@ pub(crate) fn capacity(keyed: impl IntoIterator<Item = (Option<u32>, i64)>) -> u
     usize::try_from(total * 2)
         .unwrap_or(usize::MAX)
         .clamp(MIN_ENTRIES, MAX_ENTRIES)
+}
+
+/// The capacity of the local store for `rates` (see [`capacity`]).
+pub(crate) fn capacity_for(rates: &Rates) -> usize {
+    capacity(rates.keyed_lifetimes())
 }
 
 #[cfg(test)]
@@ -370,5 +375,17 @@ mod tests {
         assert_eq!(capacity([(None, 60 * SEC)]), MAX_ENTRIES);
         assert_eq!(capacity([]), MIN_ENTRIES);
         assert_eq!(capacity([(Some(u32::MAX), hour)]), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn the_capacity_follows_the_rpc_rates() {
+        use crate::limits::LimitsConfig;
+        let rates = Rates::new(&LimitsConfig::default());
+        assert_eq!(capacity_for(&rates), 2 * (25 * (61 + 3601 + 3601) + 2));
+        let rates = Rates::new(&LimitsConfig {
+            get_code_per_sec: 0,
+            ..LimitsConfig::default()
+        });
+        assert_eq!(capacity_for(&rates), MAX_ENTRIES);
     }
 }

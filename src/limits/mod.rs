@@ -111,7 +111,7 @@ impl Limits {
         let rates = Rates::new(&config);
         let remote = config.redis.as_ref().map(Remote::new).transpose()?;
         Ok(Self(Arc::new(Inner {
-            local: LocalStore::new(rates.local_capacity()),
+            local: LocalStore::new(local::capacity_for(&rates)),
             rates,
             remote,
             config,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_lc_rs::digest;
 
-use super::{gcra::Rate, local, Call, Limit, LimitsConfig};
-use crate::error::Operation;
+use super::{gcra::Rate, Call, Limit, LimitsConfig};
+use crate::rpc::Operation;
 
 /// The prefix of every Redis key of these limits.
 pub(crate) const KEY_PREFIX: &str = "cognito-verify:limits:";
@@ -134,9 +134,10 @@ impl Rates {
         rules
     }
 
-    /// The capacity of the local store for these rates (see
-    /// [`local::capacity`]).
-    pub fn local_capacity(&self) -> usize {
+    /// Each keyed limit's RPC rate per second (when it has one) and the
+    /// lifetime of its entries, µs: what sizes the local store
+    /// (`local::capacity_for`).
+    pub fn keyed_lifetimes(&self) -> impl Iterator<Item = (Option<u32>, i64)> {
         let get_code = self.get_code.as_ref().map(|(rate, _)| per_sec(rate));
         let verify = self.verify.as_ref().map(|(rate, _)| per_sec(rate));
         let keyed = [
@@ -145,11 +146,9 @@ impl Rates {
             (get_code, self.caller_sends),
             (verify, self.user_verifies),
         ];
-        local::capacity(
-            keyed
-                .into_iter()
-                .filter_map(|(rpc, rate)| Some((rpc, rate?.lifetime_us()))),
-        )
+        keyed
+            .into_iter()
+            .filter_map(|(rpc, rate)| Some((rpc, rate?.lifetime_us())))
     }
 }
 
@@ -240,16 +239,5 @@ mod tests {
             Key::new("cooldown", &["a", "b"]),
             Key::new("cooldown", &["a", "b"])
         );
-    }
-
-    #[test]
-    fn the_local_capacity_follows_the_rpc_rates() {
-        let rates = Rates::new(&LimitsConfig::default());
-        assert_eq!(rates.local_capacity(), 2 * (25 * (61 + 3601 + 3601) + 2));
-        let rates = Rates::new(&LimitsConfig {
-            get_code_per_sec: 0,
-            ..LimitsConfig::default()
-        });
-        assert_eq!(rates.local_capacity(), local::MAX_ENTRIES);
     }
 }

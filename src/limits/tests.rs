@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicI64;
 
 use super::*;
-use crate::error::Operation;
+use crate::rpc::Operation;
 
 const SEC: i64 = 1_000_000;
 const START: i64 = 1_750_000_000 * SEC;

@@ -27,7 +27,8 @@ use super::{
     ResponseFuture,
 };
 use crate::{
-    error::{ErrorKind, Operation},
+    error::ErrorKind,
+    rpc::Operation,
     status::{reason_of, SERVICE_DOMAIN},
     transport::Peer,
 };

@@ -13,7 +13,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use super::{reject, ResponseFuture};
-use crate::error::{ErrorKind, Operation};
+use crate::{error::ErrorKind, rpc::Operation};
 
 /// A check of one verification RPC, made before anything else happens to it.
 pub trait Check: Clone + Send + Sync + 'static {

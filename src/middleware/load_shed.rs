@@ -15,7 +15,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use super::{reject, ResponseFuture};
-use crate::error::{ErrorKind, Operation};
+use crate::{error::ErrorKind, rpc::Operation};
 
 /// An RPC's place under the bound, in its request's extensions: the handler
 /// keeps a clone for work that outlives a cancelled RPC (its Cognito call),

@@ -28,7 +28,8 @@ pub use trace::TraceLayer;
 use crate::{
     audit::Entry,
     config::ServeConfig,
-    error::{Error, ErrorKind, Operation},
+    error::{Error, ErrorKind},
+    rpc::Operation,
 };
 
 /// The response future of every layer here.

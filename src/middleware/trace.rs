@@ -27,7 +27,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::ResponseFuture;
 use crate::{
-    error::Operation,
+    rpc::{code_name, Operation, RpcTraceId},
     telemetry::{
         self,
         metrics::{metrics, InFlight, GRPC_SERVICE},
@@ -36,11 +36,6 @@ use crate::{
     },
     transport::Peer,
 };
-
-/// The trace id of an RPC, in the request's extensions for the handler and
-/// the audit trail (present when the caller sent one or traces are on).
-#[derive(Debug, Clone, Copy)]
-pub struct RpcTraceId(pub TraceId);
 
 /// Adds [`Trace`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -235,29 +230,6 @@ fn status_code(response: &http::Response<Body>) -> Code {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map_or(Code::Ok, Code::from_i32)
-}
-
-/// The code as tonic's `Debug` spells it, without formatting per RPC.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "Ok",
-        Code::Cancelled => "Cancelled",
-        Code::Unknown => "Unknown",
-        Code::InvalidArgument => "InvalidArgument",
-        Code::DeadlineExceeded => "DeadlineExceeded",
-        Code::NotFound => "NotFound",
-        Code::AlreadyExists => "AlreadyExists",
-        Code::PermissionDenied => "PermissionDenied",
-        Code::ResourceExhausted => "ResourceExhausted",
-        Code::FailedPrecondition => "FailedPrecondition",
-        Code::Aborted => "Aborted",
-        Code::OutOfRange => "OutOfRange",
-        Code::Unimplemented => "Unimplemented",
-        Code::Internal => "Internal",
-        Code::Unavailable => "Unavailable",
-        Code::DataLoss => "DataLoss",
-        Code::Unauthenticated => "Unauthenticated",
-    }
 }
 
 /// Codes that say this service or Cognito failed, not the caller (logged at

@@ -19,9 +19,10 @@ use crate::{
     auth::{CheckError, CheckedToken, Signature, TokenChecker},
     config::ServeConfig,
     domain::{AccessToken, AttributeName, RequestId},
-    error::{Error, ErrorKind, Operation},
+    error::{Error, ErrorKind},
     idempotency::{self, Begin, Idempotency},
     limits::{Call, Limits, Refusal},
+    rpc::Operation,
     transport::Peer,
 };
 

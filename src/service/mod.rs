@@ -27,10 +27,11 @@ use crate::{
     convert,
     deadline::Deadline,
     domain::{AttributeName, DeliveryMedium, Sent},
-    error::{Error, ErrorKind, Operation},
+    error::{Error, ErrorKind},
     idempotency::{Begin, Ticket},
     middleware::AdmissionSlot,
     proto::{self, user_attribute_verification_service_server::UserAttributeVerificationService},
+    rpc::Operation,
     telemetry::metrics::metrics,
 };
 

@@ -19,10 +19,11 @@ use tracing_subscriber::{
 };
 
 use super::json::JsonLayer;
-use crate::{
-    audit::AUDIT_TARGET,
-    config::{AuditLog, LogConfig, LogFormat},
-};
+use crate::config::{AuditLog, LogConfig, LogFormat};
+
+/// The log target of audit events (the audit trail writes them, this module
+/// routes them to their own output).
+pub const AUDIT_TARGET: &str = "audit";
 
 /// Crates whose TRACE output may contain request bytes.
 pub const TRACE_DENIED: &[&str] = &[

@@ -21,7 +21,7 @@ use prometheus_client::{
 use tonic::Code;
 
 use super::process::ProcessCollector;
-use crate::error::Operation;
+use crate::rpc::Operation;
 
 /// `grpc_service` of every series: the only service counted.
 pub const GRPC_SERVICE: &str = "cognito.verify.v1.UserAttributeVerificationService";

@@ -33,11 +33,17 @@ use tokio::{
 use tonic::{body::Body, service::Routes};
 use tower::util::Oneshot;
 
-use super::{accept::Slot, peer::Peer, preface::Preface, Listener, Shared};
+use super::{peer::Peer, preface::Preface, Listener, Shared};
 use crate::{telemetry::metrics::metrics, tls};
 
-/// Serves one accepted connection; `slot` is its place under the bounds.
-pub(super) async fn serve(tcp: TcpStream, remote: SocketAddr, slot: Slot, shared: Arc<Shared>) {
+/// Serves one accepted connection; `slot` is its place under the accept
+/// loop's bounds, held (and so released) with the connection.
+pub(super) async fn serve(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    slot: impl Send + 'static,
+    shared: Arc<Shared>,
+) {
     let _slot = slot;
     let _open = (shared.settings.listener == Listener::Grpc).then(|| metrics().connection_opened());
     let local = tcp.local_addr().ok();

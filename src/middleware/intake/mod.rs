@@ -45,7 +45,8 @@ use super::{drain_refused, refusal, reject, ResponseFuture};
 use crate::{
     config::ServeConfig,
     deadline,
-    error::{Error, ErrorKind, Operation},
+    error::{Error, ErrorKind},
+    rpc::Operation,
     telemetry::metrics::metrics,
     transport::{Peer, MAX_HEADER_LIST_BYTES},
 };
