@@ -4,10 +4,11 @@
 
 use std::future::Future;
 
+use cognito_emulator::{self as emulator, store::Seed, Settings};
+
 use crate::{
     cognito::Cognito,
     config::{BackendOptions, DevConfig, EmulatorConfig},
-    emulator::{self, store::Seed, Settings},
     server,
 };
 

@@ -54,7 +54,8 @@ pub mod convert;
 pub mod deadline;
 pub mod dev;
 pub mod domain;
-pub mod emulator;
+/// The embedded backend, its own crate (`crates/cognito-emulator`).
+pub use cognito_emulator as emulator;
 pub mod error;
 pub mod idempotency;
 pub mod limits;

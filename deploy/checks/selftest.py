@@ -923,6 +923,8 @@ SCHEMA_MUTATIONS = [
 IGNORE_CASES = [
     ("Cargo.toml", False),
     ("src/main.rs", False),
+    ("crates/cognito-emulator/src/lib.rs", False),
+    ("crates/cognito-emulator/target/debug/x", True),
     ("benches/facade/main.rs", False),
     ("proto/cognito/verify/v1/verification.proto", False),
     ("README.md", True),

@@ -29,7 +29,8 @@ use super::{
     jwks::JwksSettings,
     CheckError, CheckedToken, TokenRejection,
 };
-use crate::{domain::AccessToken, emulator::tokens::Signer};
+use crate::domain::AccessToken;
+use cognito_emulator::tokens::Signer;
 
 /// "Now" of the expiry checks.
 pub(super) const NOW_SECS: u64 = 1_700_000_000;

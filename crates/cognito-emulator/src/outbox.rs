@@ -91,6 +91,8 @@ impl Outbox {
     /// Records a delivery (and logs it: this log is the dev "inbox").
     pub fn push(&self, delivery: Delivery) {
         tracing::info!(
+            // The target the dev log has always shown (and log filters name),
+            // from when this crate was a module of the service.
             target: "cognito_verify::emulator::outbox",
             pool = %delivery.pool_id,
             username = %delivery.username,

@@ -12,6 +12,9 @@
 //!   control.
 //! - [`http`]: the routes.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod calls;
 pub mod clock;
 pub mod faults;
