@@ -42,6 +42,22 @@ use crate::{
     rpc::Operation,
 };
 
+/// Sends a customized SDK call within `budget`: with the SDK's timeouts
+/// lowered to it when it is shorter than the configured call timeout, as is
+/// otherwise (no per-call override, and its cost, in the common case). A
+/// macro because the SDK's `send` bound (`CustomizableSend`) is crate-private:
+/// no function can be generic over the two operations' calls.
+macro_rules! send_within {
+    ($cognito:expr, $call:expr, $budget:expr) => {
+        async {
+            match $cognito.budget_override($budget) {
+                Some(timeouts) => $call.config_override(timeouts).send().await,
+                None => $call.send().await,
+            }
+        }
+    };
+}
+
 /// A configuration problem found while building the client.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -193,12 +209,7 @@ impl Cognito {
             .attribute_name(req.attribute.as_str())
             .set_client_metadata(req.client_metadata.into_inner())
             .customize();
-        let sent = async {
-            match self.budget_override(budget) {
-                Some(timeouts) => call.config_override(timeouts).send().await,
-                None => call.send().await,
-            }
-        };
+        let sent = send_within!(self, call, budget);
         let out = self
             .observed(
                 Operation::GetUserAttributeVerificationCode,
@@ -233,12 +244,7 @@ impl Cognito {
             .attribute_name(req.attribute.as_str())
             .code(req.code.expose())
             .customize();
-        let sent = async {
-            match self.budget_override(budget) {
-                Some(timeouts) => call.config_override(timeouts).send().await,
-                None => call.send().await,
-            }
-        };
+        let sent = send_within!(self, call, budget);
         let out = self
             .observed(
                 Operation::VerifyUserAttribute,
