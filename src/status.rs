@@ -1,5 +1,6 @@
-//! The one place where errors become gRPC statuses. The tables below are the
-//! README's error table; keep them in step.
+//! The one place where errors become gRPC statuses. `docs/errors.md` is
+//! this mapping written as a table, row by row; the test in
+//! `status/table_tests.rs` fails when the two disagree.
 //!
 //! Every status carries a `google.rpc.ErrorInfo`: a stable UPPER_SNAKE
 //! `reason`, the domain [`COGNITO_DOMAIN`] for errors Cognito returned and
@@ -45,39 +46,51 @@ enum Answer {
     Generic(Code, &'static str),
 }
 
-/// Cognito error type → gRPC status. Unknown types are `UNKNOWN`.
-fn answer_for(code: &str) -> Answer {
+/// Cognito's error types and how each is answered: the first table of
+/// `docs/errors.md`. A type not listed is answered [`UNKNOWN_TYPE`].
+#[rustfmt::skip]
+const COGNITO_TYPES: &[(&str, Answer)] = &{
     use Answer::*;
-    match code {
-        "CodeMismatchException" | "InvalidParameterException" => PassMessage(Code::InvalidArgument),
-        "ExpiredCodeException"
-        | "UserNotConfirmedException"
-        | "PasswordResetRequiredException"
-        | "OperationNotEnabledException"
-        | "UserLambdaValidationException" => PassMessage(Code::FailedPrecondition),
-        "NotAuthorizedException" => PassMessage(Code::Unauthenticated),
-        "ForbiddenException" => PassMessage(Code::PermissionDenied),
-        "UserNotFoundException" | "ResourceNotFoundException" => PassMessage(Code::NotFound),
-        "AliasExistsException" => PassMessage(Code::AlreadyExists),
-        "TooManyRequestsException" | "LimitExceededException" => {
-            PassMessage(Code::ResourceExhausted)
-        }
-        "CodeDeliveryFailureException" | "UnexpectedLambdaException" => Generic(
-            Code::Unavailable,
-            "Cognito could not deliver the message or run its trigger",
-        ),
-        "InternalErrorException" => Generic(Code::Internal, "Cognito reported an internal error"),
-        "InvalidSmsRoleAccessPolicyException"
-        | "InvalidSmsRoleTrustRelationshipException"
-        | "InvalidEmailRoleAccessPolicyException"
-        | "InvalidLambdaResponseException" => {
-            Generic(Code::Internal, "the user pool is misconfigured")
-        }
-        _ => Generic(
-            Code::Unknown,
-            "Cognito returned an error this service does not know",
-        ),
-    }
+    const UNDELIVERED: Answer =
+        Generic(Code::Unavailable, "Cognito could not deliver the message or run its trigger");
+    const MISCONFIGURED: Answer = Generic(Code::Internal, "the user pool is misconfigured");
+    [
+        ("CodeMismatchException",                    PassMessage(Code::InvalidArgument)),
+        ("InvalidParameterException",                PassMessage(Code::InvalidArgument)),
+        ("ExpiredCodeException",                     PassMessage(Code::FailedPrecondition)),
+        ("UserNotConfirmedException",                PassMessage(Code::FailedPrecondition)),
+        ("PasswordResetRequiredException",           PassMessage(Code::FailedPrecondition)),
+        ("OperationNotEnabledException",             PassMessage(Code::FailedPrecondition)),
+        ("UserLambdaValidationException",            PassMessage(Code::FailedPrecondition)),
+        ("NotAuthorizedException",                   PassMessage(Code::Unauthenticated)),
+        ("ForbiddenException",                       PassMessage(Code::PermissionDenied)),
+        ("UserNotFoundException",                    PassMessage(Code::NotFound)),
+        ("ResourceNotFoundException",                PassMessage(Code::NotFound)),
+        ("AliasExistsException",                     PassMessage(Code::AlreadyExists)),
+        ("TooManyRequestsException",                 PassMessage(Code::ResourceExhausted)),
+        ("LimitExceededException",                   PassMessage(Code::ResourceExhausted)),
+        ("CodeDeliveryFailureException",             UNDELIVERED),
+        ("UnexpectedLambdaException",                UNDELIVERED),
+        ("InternalErrorException",                   Generic(Code::Internal, "Cognito reported an internal error")),
+        ("InvalidSmsRoleAccessPolicyException",      MISCONFIGURED),
+        ("InvalidSmsRoleTrustRelationshipException", MISCONFIGURED),
+        ("InvalidEmailRoleAccessPolicyException",    MISCONFIGURED),
+        ("InvalidLambdaResponseException",           MISCONFIGURED),
+    ]
+};
+
+/// How a Cognito error type this build does not know is answered.
+const UNKNOWN_TYPE: Answer = Answer::Generic(
+    Code::Unknown,
+    "Cognito returned an error this service does not know",
+);
+
+/// Cognito error type → how it is answered.
+fn answer_for(code: &str) -> Answer {
+    COGNITO_TYPES
+        .iter()
+        .find(|(ty, _)| *ty == code)
+        .map_or(UNKNOWN_TYPE, |(_, answer)| *answer)
 }
 
 /// `CodeMismatchException` → `CODE_MISMATCH`: the type without its
@@ -431,6 +444,9 @@ fn insert_opt(map: &mut HashMap<String, String>, key: &str, value: Option<String
         map.insert(key.to_owned(), v);
     }
 }
+
+#[cfg(test)]
+mod table_tests;
 
 #[cfg(test)]
 mod tests {
