@@ -22,7 +22,7 @@ const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// mimalloc: 13 % fewer instructions per request than glibc's malloc
 /// (scripts/instructions), with arena memory committed on use
-/// (.cargo/config.toml) so that idle RSS stays as low (README, Performance).
+/// (.cargo/config.toml) so that idle RSS stays low (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

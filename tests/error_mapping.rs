@@ -1,4 +1,4 @@
-//! Every row of the README's error table, through the real SDK against a
+//! Every row of the error table (docs/errors.md), through the real SDK against a
 //! wire-level scripted Cognito endpoint.
 
 mod common;

@@ -1,7 +1,7 @@
 //! Properties of the one mapping from errors to gRPC statuses (`src/status.rs`)
 //! over every `ErrorKind`, with arbitrary Cognito error types, messages and
-//! strings wherever a kind carries data: the code matches the README's
-//! "Errors" table and is never OK, there is exactly one `ErrorInfo` with a
+//! strings wherever a kind carries data: the code matches the error
+//! table (docs/errors.md) and is never OK, there is exactly one `ErrorInfo` with a
 //! stable UPPER_SNAKE reason, `RetryInfo` appears only on the table's rows
 //! with retry advice, and no token, code or server-side detail reaches the
 //! caller.
@@ -27,7 +27,7 @@ use prost::Message as _;
 use tonic::{metadata::MetadataValue, Code, Request, Status};
 use tonic_types::{ErrorDetail, ErrorDetails, RetryInfo, StatusExt};
 
-/// The README's rows for Cognito's error types: type, gRPC code, `reason`,
+/// The rows of docs/errors.md for Cognito's error types: type, gRPC code, `reason`,
 /// whether Cognito's message reaches the caller (else a generic one), and
 /// whether `RetryInfo` is sent (the only retry advice a status carries).
 #[rustfmt::skip]
@@ -55,7 +55,7 @@ const COGNITO_TABLE: &[(&str, Code, &str, bool, bool)] = &[
     ("InvalidLambdaResponseException", Code::Internal, "INVALID_LAMBDA_RESPONSE", false, false),
 ];
 
-/// The README's rows for token rejections: all UNAUTHENTICATED, no retry advice.
+/// The rows of docs/errors.md for token rejections: all UNAUTHENTICATED, no retry advice.
 const TOKEN_TABLE: &[(TokenRejection, &str)] = &[
     (TokenRejection::Malformed, "MALFORMED_TOKEN"),
     (TokenRejection::Expired, "TOKEN_EXPIRED"),
@@ -66,7 +66,7 @@ const TOKEN_TABLE: &[(TokenRejection, &str)] = &[
     (TokenRejection::UnknownPool, "UNKNOWN_USER_POOL"),
 ];
 
-/// The README's rows for the limits: RESOURCE_EXHAUSTED with RetryInfo (the
+/// The rows of docs/errors.md for the limits: RESOURCE_EXHAUSTED with RetryInfo (the
 /// exact wait) and QuotaFailure.
 const LIMIT_TABLE: &[(Limit, &str)] = &[
     (Limit::SendCooldown, "SEND_COOLDOWN"),
@@ -168,7 +168,7 @@ impl Spec {
         }
     }
 
-    /// The README's row: gRPC code, `reason` (`None`: the Cognito type in
+    /// The row of docs/errors.md: gRPC code, `reason` (`None`: the Cognito type in
     /// UPPER_SNAKE), and the retry delay advised, if any.
     fn expected(&self) -> (Code, Option<&'static str>, Option<Duration>) {
         match self {
@@ -186,7 +186,7 @@ impl Spec {
                 (Code::Unavailable, Some("UNPARSEABLE_RESPONSE"), None)
             }
             Spec::Unparseable(..) => (Code::Internal, Some("UNPARSEABLE_RESPONSE"), None),
-            // Not a row of the README's table (an SDK build failure: a bug).
+            // Not a row of docs/errors.md (an SDK build failure: a bug).
             Spec::Internal(_) => (Code::Internal, Some("INTERNAL"), None),
             Spec::Token(rejection) => {
                 let reason = TOKEN_TABLE.iter().find(|(r, _)| r == rejection).unwrap().1;
@@ -429,7 +429,7 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// Code, reason, domain and retry advice are the README's, for any data.
+    /// Code, reason, domain and retry advice are docs/errors.md's, for any data.
     #[test]
     fn every_kind_maps_to_its_row(operation in operation(), spec in spec()) {
         let status = status(operation, &spec);

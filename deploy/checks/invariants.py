@@ -28,7 +28,7 @@ from render import (
 )
 
 # Cognito's account-wide quota for these user-update calls starts at 25
-# requests per second (README, "Rate-limit defaults"), shared by every replica.
+# requests per second (docs/operations.md, "The limits"), shared by every replica.
 COGNITO_QUOTA_PER_SEC = 25
 DEFAULT_LIMIT_PER_SEC = 25  # serve's default for both rate limits
 # Volume types the "restricted" Pod Security Standard allows.

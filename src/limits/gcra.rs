@@ -1,6 +1,6 @@
 //! The GCRA (generic cell rate algorithm) math, in one place: the local store
 //! calls it, and the Redis script (`gcra.lua`) is the same few lines in Lua,
-//! which `tests/limits_redis.rs` checks against these semantics.
+//! which `tests/suite/limits_redis.rs` checks against these semantics.
 //!
 //! A limit of `n` per `period` with a burst of `n` keeps one number per key:
 //! its TAT, the theoretical arrival time of the next call at the sustained

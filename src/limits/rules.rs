@@ -1,6 +1,6 @@
 //! Which limits apply to a call, under which keys, at which rates: the
-//! table of the README's "Abuse and quota protection" as code. User and
-//! caller keys are hashed (SHA-256, truncated) before they reach a map,
+//! table of docs/operations.md, "The limits", as code. User and caller
+//! keys are hashed (SHA-256, truncated) before they reach a map,
 //! Redis or a message, so no user data leaves this module and every key has
 //! a bounded length.
 

@@ -1,5 +1,5 @@
 //! `Limits` decided locally, on a clock the tests move (the Redis side is in
-//! `tests/limits_redis.rs`, against a real `redis-server`).
+//! `tests/suite/limits_redis.rs`, against a real `redis-server`).
 
 use std::sync::atomic::AtomicI64;
 

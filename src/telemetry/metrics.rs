@@ -1,7 +1,7 @@
 //! The service's Prometheus metrics: one registry for the process, with
-//! every family the README's metric table lists. Label values come from
-//! closed sets (operations, gRPC codes, reasons, media, attribute names,
-//! Cognito exception names): never a user id, a token, a code or a
+//! every family the metric table of docs/operations.md lists. Label values
+//! come from closed sets (operations, gRPC codes, reasons, media, attribute
+//! names, Cognito exception names): never a user id, a token, a code or a
 //! destination.
 //!
 //! The series of the hot path (RPCs started and handled per method and code,

@@ -1,5 +1,5 @@
 """The metrics contract of `/metrics`: the families, their types, their
-labels and the values those labels take (the main README's metric table).
+labels and the values those labels take (docs/operations.md, "Metrics").
 The dashboard and the rules are checked against it statically, and a real
 scrape is checked against it by the live part of scripts/check-observability.
 """
@@ -52,7 +52,7 @@ BUCKETS = {
         0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
     ],
 }  # fmt: skip
-# Cognito's exceptions for the two operations (the main README's errors
+# Cognito's exceptions for the two operations (docs/errors.md, the first
 # table); any other name is counted as OtherException.
 COGNITO_EXCEPTIONS = {
     "AliasExistsException", "CodeDeliveryFailureException", "CodeMismatchException",
