@@ -271,26 +271,23 @@ pub fn lock(user: &Mutex<User>) -> std::sync::MutexGuard<'_, User> {
 mod tests {
     use super::*;
 
-    /// The README's example, verbatim.
-    const README_SEED: &str = r#"
-Pools:
-  - Id: eu-west-1_Example1
-    AutoVerifiedAttributes: [email]
-    AttributesRequireVerificationBeforeUpdate: [email]
-    Clients:
-      - ClientId: exampleclient0000000000001
-    Users:
-      - Username: alice
-        Password: Alice-Passw0rd
-        Attributes: {email: alice@example.com, email_verified: "false"}
-"#;
+    /// The seed example of the crate's README, as written there.
+    fn readme_seed() -> &'static str {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("```yaml\n")
+            .expect("the README has a YAML seed")
+            + 8;
+        let len = readme[start..].find("```").expect("the block ends");
+        &readme[start..start + len]
+    }
 
     #[test]
     fn yaml_and_json_seeds_load() {
         let dir = std::env::temp_dir().join(format!("cognito-verify-seed-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let yaml = dir.join("seed.yaml");
-        std::fs::write(&yaml, README_SEED).unwrap();
+        std::fs::write(&yaml, readme_seed()).unwrap();
         let seed = Seed::load(&yaml).unwrap();
         assert_eq!(
             seed.pools[0].users[0].attributes["email"],
