@@ -13,17 +13,15 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    convert::Infallible,
     sync::Arc,
-    task::{Context, Poll},
 };
 
 use tonic::{body::Body, Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
-use tower::{Layer, Service};
 
 use super::{
-    gate::{Check, GateLayer},
+    reject,
+    stage::{Inner, Stage, StageLayer},
     ResponseFuture,
 };
 use crate::{
@@ -33,17 +31,23 @@ use crate::{
     transport::Peer,
 };
 
-/// The allowlist as a layer.
-pub type CallerLayer = GateLayer<Callers>;
+/// The allowlist as a layer, for verification.
+pub type CallerLayer = StageLayer<Callers>;
 
-/// The callers allowed; `None` when every caller is.
+/// The allowlist as a layer, for reflection.
+pub type CallerGuardLayer = StageLayer<CallerGuard>;
+
+/// The callers allowed; `None` when every caller is. As a stage, it refuses
+/// a verification RPC of a caller not on the list; calls to other paths pass
+/// through (health and reflection have layers of their own, reflection's
+/// with [`CallerGuard`]; tonic answers unknown paths UNIMPLEMENTED).
 #[derive(Debug, Clone, Default)]
 pub struct Callers(Option<Arc<HashSet<String>>>);
 
 impl Callers {
     /// Admits only `allowed` callers; everyone when it is empty.
     pub fn layer(allowed: &[String]) -> CallerLayer {
-        GateLayer::new(Self::listed(allowed))
+        Self::listed(allowed).into()
     }
 
     fn listed(allowed: &[String]) -> Self {
@@ -53,7 +57,7 @@ impl Callers {
     /// The list for every request of a service that is not verification:
     /// reflection.
     pub fn guard(allowed: &[String]) -> CallerGuardLayer {
-        CallerGuardLayer(Self::listed(allowed))
+        CallerGuard(Self::listed(allowed)).into()
     }
 
     /// Whether the caller of `request` may call.
@@ -71,51 +75,28 @@ impl Callers {
     }
 }
 
-impl Check for Callers {
-    fn check(&self, _: Operation, request: &http::Request<Body>) -> Result<(), ErrorKind> {
-        self.admits(request)
-    }
-}
-
-/// Adds [`CallerGuard`].
-#[derive(Debug, Clone)]
-pub struct CallerGuardLayer(Callers);
-
-impl<S> Layer<S> for CallerGuardLayer {
-    type Service = CallerGuard<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        CallerGuard {
-            callers: self.0.clone(),
-            inner,
+impl Stage for Callers {
+    /// A refusal goes through the one error mapping, with its audit event,
+    /// as every refused verification RPC does.
+    fn call<S: Inner>(&self, inner: &mut S, req: http::Request<Body>) -> ResponseFuture {
+        if let Some(op) = Operation::from_grpc_path(req.uri().path()) {
+            if let Err(kind) = self.admits(&req) {
+                return reject(op, kind, req);
+            }
         }
+        Box::pin(inner.call(req))
     }
 }
 
 /// Refuses every request of a caller not on the list, whatever its path;
 /// see the module docs.
 #[derive(Debug, Clone)]
-pub struct CallerGuard<S> {
-    callers: Callers,
-    inner: S,
-}
+pub struct CallerGuard(Callers);
 
-impl<S> Service<http::Request<Body>> for CallerGuard<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        match self.callers.admits(&req) {
-            Ok(()) => Box::pin(self.inner.call(req)),
+impl Stage for CallerGuard {
+    fn call<S: Inner>(&self, inner: &mut S, req: http::Request<Body>) -> ResponseFuture {
+        match self.0.admits(&req) {
+            Ok(()) => Box::pin(inner.call(req)),
             Err(kind) => {
                 let status = not_allowed(&kind);
                 Box::pin(async move { Ok(status.into_http()) })

@@ -2,12 +2,18 @@
 //! stack ([`layers`]); health and reflection behind time bounds only
 //! ([`health_layers`], [`reflection_layers`]): they must answer even when
 //! the verification service is saturated, so they are never shed.
+//!
+//! The tower plumbing is written once, in `stage`: each layer here is a
+//! [`StageLayer`] around a [`Stage`], what that middleware does with one
+//! request, and its service a [`Staged`], ready when the service it wraps
+//! is. Each middleware's file holds only that decision, and names its layer
+//! (`TraceLayer`, `CallerLayer`, …).
 
 mod caller;
-mod gate;
 pub mod intake;
 mod load_shed;
 pub mod side;
+mod stage;
 pub mod trace;
 
 use std::{convert::Infallible, future::Future, pin::Pin, time::Duration};
@@ -19,10 +25,10 @@ use tower::{
 };
 
 pub use caller::{CallerGuard, CallerGuardLayer, CallerLayer, Callers};
-pub use gate::{Check, Gate, GateLayer};
 pub use intake::IntakeLayer;
-pub use load_shed::{AdmissionSlot, LoadShedLayer};
+pub use load_shed::{AdmissionSlot, LoadShed, LoadShedLayer};
 pub use side::SideLayer;
+pub use stage::{Inner, Stage, StageLayer, Staged};
 pub use trace::TraceLayer;
 
 use crate::{
@@ -63,7 +69,7 @@ pub type Layers =
 /// and are decided with the other limits in one step, in `service`.
 pub fn layers(config: &ServeConfig) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
-        .layer(TraceLayer)
+        .layer(TraceLayer::default())
         .layer(Callers::layer(&config.tls.allowed_callers()))
         .layer(IntakeLayer::new(config))
         .layer(LoadShedLayer::new(config.max_concurrent_rpcs))

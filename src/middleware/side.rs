@@ -19,7 +19,6 @@
 //! the error mapping or the audit trail.
 
 use std::{
-    convert::Infallible,
     future::Future as _,
     pin::Pin,
     sync::{
@@ -35,9 +34,11 @@ use http_body::Frame;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::{body::Body, Status};
-use tower::{Layer, Service};
 
-use super::ResponseFuture;
+use super::{
+    stage::{Inner, Stage, StageLayer},
+    ResponseFuture,
+};
 use crate::{deadline, telemetry::metrics::metrics};
 
 /// How a request must keep arriving.
@@ -51,69 +52,44 @@ enum Reading {
 }
 
 /// Adds [`Side`].
-#[derive(Debug, Clone, Copy)]
-pub struct SideLayer {
-    read_timeout: Duration,
-    reading: Reading,
-}
+pub type SideLayer = StageLayer<Side>;
 
 impl SideLayer {
     /// For health: its request in full within `read_timeout`.
     pub fn health(read_timeout: Duration) -> Self {
-        Self {
+        Side {
             read_timeout,
             reading: Reading::Whole,
         }
+        .into()
     }
 
     /// For reflection's stream: each request frame within `read_timeout` of
     /// the last.
     pub fn reflection(read_timeout: Duration) -> Self {
-        Self {
+        Side {
             read_timeout,
             reading: Reading::BetweenFrames,
         }
-    }
-}
-
-impl<S> Layer<S> for SideLayer {
-    type Service = Side<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Side {
-            settings: *self,
-            inner,
-        }
+        .into()
     }
 }
 
 /// Bounds a health or reflection call in time; see the module docs.
-#[derive(Debug, Clone)]
-pub struct Side<S> {
-    settings: SideLayer,
-    inner: S,
+#[derive(Debug, Clone, Copy)]
+pub struct Side {
+    read_timeout: Duration,
+    reading: Reading,
 }
 
-impl<S> Service<http::Request<Body>> for Side<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+impl Stage for Side {
+    fn call<S: Inner>(&self, inner: &mut S, req: http::Request<Body>) -> ResponseFuture {
         let deadline = deadline::timeout(req.headers()).and_then(|t| Instant::now().checked_add(t));
         let timed_out = Arc::new(AtomicBool::new(false));
-        let SideLayer {
+        let Self {
             read_timeout,
             reading,
-        } = self.settings;
+        } = *self;
         let req = req.map(|body| {
             Body::new(ReadTimed {
                 inner: body,
@@ -124,7 +100,7 @@ where
                 done: false,
             })
         });
-        let future = self.inner.call(req);
+        let future = inner.call(req);
         Box::pin(async move {
             let Some(at) = deadline else {
                 let Ok(response) = future.await;

@@ -13,19 +13,17 @@
 //! every non-OK status as a failure, while a wrong code or an expired token is
 //! the caller's business and belongs at INFO; server faults go to WARN.
 
-use std::{
-    convert::Infallible,
-    task::{Context, Poll},
-    time::Instant,
-};
+use std::time::Instant;
 
 use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use tonic::{body::Body, Code};
-use tower::{Layer, Service};
 use tracing::{field::display, field::Empty, Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::ResponseFuture;
+use super::{
+    stage::{Inner, Stage, StageLayer},
+    ResponseFuture,
+};
 use crate::{
     rpc::{code_name, Operation, RpcTraceId},
     telemetry::{
@@ -38,37 +36,14 @@ use crate::{
 };
 
 /// Adds [`Trace`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceLayer;
-
-impl<S> Layer<S> for TraceLayer {
-    type Service = Trace<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Trace { inner }
-    }
-}
+pub type TraceLayer = StageLayer<Trace>;
 
 /// Traces each RPC; see the module docs.
-#[derive(Debug, Clone)]
-pub struct Trace<S> {
-    inner: S,
-}
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trace;
 
-impl<S> Service<http::Request<Body>> for Trace<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+impl Stage for Trace {
+    fn call<S: Inner>(&self, inner: &mut S, mut req: http::Request<Body>) -> ResponseFuture {
         let start = Instant::now();
         let op = Operation::from_grpc_path(req.uri().path());
         let span = server_span(&req, op);
@@ -81,7 +56,7 @@ where
         });
         let future = {
             let _entered = span.enter();
-            self.inner.call(req)
+            inner.call(req)
         };
         let mut completion = Completion {
             op,

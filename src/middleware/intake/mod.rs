@@ -35,13 +35,17 @@ use std::{
 use http_body_util::Full;
 use tokio::time::Instant;
 use tonic::body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 
 pub use budget::{Budget, Reservation};
 use message::Unread;
 pub use message::PREFIX_BYTES;
 
-use super::{drain_refused, refusal, reject, ResponseFuture};
+use super::{
+    drain_refused, refusal, reject,
+    stage::{Inner, Stage, StageLayer},
+    ResponseFuture,
+};
 use crate::{
     config::ServeConfig,
     deadline,
@@ -60,8 +64,7 @@ struct Settings {
 }
 
 /// Adds [`Intake`].
-#[derive(Debug, Clone)]
-pub struct IntakeLayer(Arc<Settings>);
+pub type IntakeLayer = StageLayer<Intake>;
 
 impl IntakeLayer {
     /// The layer for `serve`'s configuration.
@@ -69,51 +72,28 @@ impl IntakeLayer {
         let largest = u64::from(config.max_message_bytes)
             + PREFIX_BYTES as u64
             + u64::from(MAX_HEADER_LIST_BYTES);
-        Self(Arc::new(Settings {
+        let settings = Settings {
             max_message: config.max_message_bytes,
             read_timeout: config.connections.request_read_timeout(),
             budget: Budget::new(config.connections.max_buffered_request_bytes, largest),
-        }))
-    }
-}
-
-impl<S> Layer<S> for IntakeLayer {
-    type Service = Intake<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
+        };
         Intake {
-            settings: Arc::clone(&self.0),
-            inner,
+            settings: Arc::new(settings),
         }
+        .into()
     }
 }
 
 /// Reads each verification RPC's message in; see the module docs.
 #[derive(Debug, Clone)]
-pub struct Intake<S> {
+pub struct Intake {
     settings: Arc<Settings>,
-    inner: S,
 }
 
-impl<S> Service<http::Request<Body>> for Intake<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+impl Stage for Intake {
+    fn call<S: Inner>(&self, inner: &mut S, req: http::Request<Body>) -> ResponseFuture {
         let Some(op) = Operation::from_grpc_path(req.uri().path()) else {
-            return Box::pin(self.inner.call(req));
+            return Box::pin(inner.call(req));
         };
         let arrived = Instant::now();
         let headers = header_list_bytes(&req);
@@ -126,8 +106,8 @@ where
             Err(kind) => return reject(op, kind, req),
         };
         // The service that was made ready is the one to call.
-        let ready = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, ready);
+        let ready = inner.clone();
+        let inner = std::mem::replace(inner, ready);
         let call = Call {
             op,
             settings: Arc::clone(&self.settings),
