@@ -1,7 +1,8 @@
 //! Tower middleware, per service: the verification service behind the full
-//! stack ([`layers`]); health and reflection behind time bounds only
-//! ([`health_layers`], [`reflection_layers`]): they must answer even when
-//! the verification service is saturated, so they are never shed.
+//! stack ([`layers`]); health behind time bounds only ([`health_layers`]),
+//! reflection behind the caller allowlist and time bounds
+//! ([`reflection_layers`]): they must answer even when the verification
+//! service is saturated, so they are never shed.
 //!
 //! The tower plumbing is written once, in `stage`: each layer here is a
 //! [`StageLayer`] around a [`Stage`], what that middleware does with one
