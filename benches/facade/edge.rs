@@ -9,10 +9,7 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Grpc,
-    GetUserAttributeVerificationCodeRequest,
-};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Grpc;
 use serde::Serialize;
 use tokio::{net::TcpStream, time::Instant};
 use tonic::transport::Channel;
@@ -22,10 +19,11 @@ use tonic_health::pb::{
 
 use crate::{
     procs::{self, Proc},
+    requests::send_request,
     scenarios::{check, Check},
 };
 
-#[path = "../../tests/hostile/h2raw.rs"]
+#[path = "../../tests/suite/hostile/h2raw.rs"]
 #[allow(dead_code)]
 mod h2raw;
 
@@ -265,12 +263,7 @@ async fn call(addr: &str, token: &str) -> bool {
             .await
             .ok()?;
         let answer = Grpc::new(channel)
-            .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-                access_token: token.to_owned(),
-                attribute_name: "email".into(),
-                client_metadata: Default::default(),
-                request_id: String::new(),
-            })
+            .get_user_attribute_verification_code(send_request(token, "email"))
             .await;
         Some(answer.is_ok())
     })

@@ -6,10 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Grpc,
-    GetUserAttributeVerificationCodeRequest,
-};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Grpc;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -23,6 +20,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::{
     procs::{self, Proc},
+    requests::send_request,
     scenarios::{check, Check},
 };
 
@@ -86,12 +84,7 @@ async fn one(
         let token = token.to_owned();
         async move {
             caller
-                .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-                    access_token: token,
-                    attribute_name: "email".into(),
-                    client_metadata: Default::default(),
-                    request_id: String::new(),
-                })
+                .get_user_attribute_verification_code(send_request(&token, "email"))
                 .await
                 .map(drop)
         }

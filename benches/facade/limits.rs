@@ -66,8 +66,8 @@ pub struct Decisions {
 /// refusing), one after the other, each for another user.
 async fn time_decisions(mode: &'static str, redis: Option<&str>, count: usize) -> Decisions {
     use cognito_verify::{
-        error::Operation,
         limits::{Call, FailureMode, Limits, LimitsConfig, RedisConfig},
+        rpc::Operation,
     };
     let config = LimitsConfig {
         send_cooldown: Duration::from_secs(60),

@@ -13,12 +13,11 @@ use std::{
 };
 
 use aws_sdk_cognitoidentityprovider::{error::ProvideErrorMetadata, Client as Sdk};
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Grpc,
-    GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest,
-};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Grpc;
 use serde::Serialize;
 use tonic::transport::Channel;
+
+use crate::requests::{send_request, verify_request};
 
 /// What is called.
 #[derive(Clone)]
@@ -111,19 +110,11 @@ pub async fn call(
             let mut client = clients[worker % clients.len()].clone();
             let result = match rpc {
                 Rpc::Get => client
-                    .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-                        access_token: token.to_owned(),
-                        attribute_name: "email".to_owned(),
-                        ..Default::default()
-                    })
+                    .get_user_attribute_verification_code(send_request(token, "email"))
                     .await
                     .map(drop),
                 Rpc::Verify => client
-                    .verify_user_attribute(VerifyUserAttributeRequest {
-                        access_token: token.to_owned(),
-                        attribute_name: "email".to_owned(),
-                        code: code.to_owned(),
-                    })
+                    .verify_user_attribute(verify_request(token, "email", code))
                     .await
                     .map(drop),
             };

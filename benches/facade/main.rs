@@ -32,6 +32,12 @@ mod procs;
 mod scenarios;
 mod traces;
 
+/// The two requests as the tests build them: a file of the test suite's
+/// harness, included by path because a bench cannot import a module of a
+/// test binary.
+#[path = "../../tests/suite/common/requests.rs"]
+mod requests;
+
 use std::{path::PathBuf, time::Duration};
 
 use load::{Rpc, Stats, Target};

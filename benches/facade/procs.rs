@@ -13,6 +13,12 @@ use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
 };
 
+/// The `serve` flags every facade under test starts with, shared with the
+/// test suite: a file of its harness, included by path because a bench
+/// cannot import a module of a test binary.
+#[path = "../../tests/suite/common/flags.rs"]
+mod flags;
+
 /// The binary built by this `cargo bench`.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cognito-verify");
 
@@ -206,25 +212,20 @@ pub async fn facade_with_open_file_limit(
         "--cognito-endpoint",
         backend_url,
     ];
-    // Defaults for flags `extra` does not set. The bench calls far more
-    // often per user than the limits allow, and its tokens are unsigned.
+    // Defaults for flags `extra` does not set: those of every facade under
+    // test (the bench calls far more often per user than the limits allow,
+    // and its tokens are unsigned), production's JSON log, and the pool of
+    // the bench's seed and its tokens.
     let defaults = [
-        ("--get-code-limit-per-sec", "0"),
-        ("--verify-limit-per-sec", "0"),
-        ("--log-format", "json"),
-        ("--admin-listen", "off"),
-        ("--send-cooldown-secs", "0"),
-        ("--user-sends-per-hour", "0"),
-        ("--user-verifies-per-hour", "0"),
-        ("--token-signature-check", "off"),
-        // The pool of the bench's seed and its unsigned tokens.
-        ("--user-pool", "us-east-1_Bench0001"),
-    ];
-    for (flag, value) in defaults {
-        if !extra.contains(&flag) {
-            args.extend([flag, value]);
-        }
-    }
+        &flags::LOOSE[..],
+        &flags::RPC_RATES_OFF,
+        &[
+            ("--log-format", "json"),
+            ("--user-pool", "us-east-1_Bench0001"),
+        ],
+    ]
+    .concat();
+    args.extend(flags::unless_set(&defaults, extra));
     args.extend_from_slice(extra);
     let mut proc = match limit {
         None => Proc::spawn(&args),

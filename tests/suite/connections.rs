@@ -2,21 +2,17 @@
 //! reads the frames the server sends (GOAWAY, PING) and notices when the
 //! server closes the connection.
 
-mod common;
-
 use std::{net::SocketAddr, time::Duration};
 
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-    GetUserAttributeVerificationCodeRequest,
-};
-use common::{Facade, Reply, ScriptedCognito, TOKEN};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient;
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
 };
 use tonic::{transport::Channel, Status};
+
+use crate::common::{send_request, Facade, Reply, ScriptedCognito, TOKEN};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const SETTINGS: u8 = 0x4;
@@ -116,12 +112,7 @@ fn goaway_code(frame: &Frame) -> u32 {
 
 async fn send(channel: Channel) -> Result<(), Status> {
     UserAttributeVerificationServiceClient::new(channel)
-        .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-            access_token: TOKEN.into(),
-            attribute_name: "email".into(),
-            client_metadata: Default::default(),
-            request_id: String::new(),
-        })
+        .get_user_attribute_verification_code(send_request(TOKEN, "email"))
         .await
         .map(drop)
 }

@@ -1,27 +1,19 @@
 //! Every row of the error table (docs/errors.md), through the real SDK against a
 //! wire-level scripted Cognito endpoint.
 
-mod common;
-
 use std::time::Duration;
 
-use cognito_verify::proto::{GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest};
-use common::{closed_port_url, Facade, Reply, ScriptedCognito, TOKEN};
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
-fn verify_request() -> VerifyUserAttributeRequest {
-    VerifyUserAttributeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
-        code: "123456".into(),
-    }
-}
+use crate::common::{
+    closed_port_url, send_request, verify_request, Facade, Reply, ScriptedCognito, TOKEN,
+};
 
 async fn verify_with(facade: &Facade, reply: Reply) -> Status {
     let mut client = facade.client().await;
     client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .expect_err(&format!("{reply:?} must fail"))
 }
@@ -159,11 +151,7 @@ async fn invalid_parameter_reason_code_is_kept() {
         r#"{"__type":"InvalidParameterException","message":"bad phone","reasonCode":"INVALID_PHONE_NUMBER"}"#,
     ));
     let mut client = facade.client().await;
-    let req = GetUserAttributeVerificationCodeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "phone_number".into(),
-        ..Default::default()
-    };
+    let req = send_request(TOKEN, "phone_number");
     let status = client
         .get_user_attribute_verification_code(req)
         .await
@@ -301,7 +289,7 @@ async fn connection_refused_is_unavailable() {
     let facade = Facade::start(&url, &[]).await;
     let mut client = facade.client().await;
     let status = client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
@@ -318,7 +306,7 @@ async fn slow_cognito_hits_the_callers_deadline() {
     let facade = Facade::start(&cognito.url, &[]).await;
     cognito.push(Reply::ok(serde_json::json!({})).after(Duration::from_secs(3)));
     let mut client = facade.client().await;
-    let mut req = Request::new(verify_request());
+    let mut req = Request::new(verify_request(TOKEN, "email", "123456"));
     req.set_timeout(Duration::from_millis(400));
     let started = std::time::Instant::now();
     let status = client.verify_user_attribute(req).await.unwrap_err();
@@ -338,7 +326,7 @@ async fn slow_cognito_hits_the_configured_timeout() {
     cognito.push(Reply::ok(serde_json::json!({})).after(Duration::from_secs(3)));
     let mut client = facade.client().await;
     let status = client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
@@ -351,7 +339,7 @@ async fn a_deadline_too_short_to_use_does_not_call_cognito() {
     let cognito = ScriptedCognito::start().await;
     let facade = Facade::start(&cognito.url, &[]).await;
     let mut client = facade.client().await;
-    let mut req = Request::new(verify_request());
+    let mut req = Request::new(verify_request(TOKEN, "email", "123456"));
     req.set_timeout(Duration::from_millis(2));
     let status = client.verify_user_attribute(req).await.unwrap_err();
     assert!(

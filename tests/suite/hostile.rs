@@ -7,8 +7,6 @@
 //! - [`edge`]: streams that never finish their message, huge messages,
 //!   descriptor floods on every listener.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod edge;
 mod h2raw;
 mod tokens;

@@ -1,14 +1,8 @@
 //! Health, reflection, admission control and graceful shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-    GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest,
-};
-use common::{Facade, Reply, ScriptedCognito, TOKEN};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient;
 use serde_json::json;
 use tonic::{transport::Channel, Code};
 use tonic_health::pb::{
@@ -16,15 +10,9 @@ use tonic_health::pb::{
 };
 use tonic_types::StatusExt;
 
-const SERVICE: &str = "cognito.verify.v1.UserAttributeVerificationService";
+use crate::common::{send_request, verify_request, Facade, Reply, ScriptedCognito, TOKEN};
 
-fn verify_request() -> VerifyUserAttributeRequest {
-    VerifyUserAttributeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
-        code: "123456".into(),
-    }
-}
+const SERVICE: &str = "cognito.verify.v1.UserAttributeVerificationService";
 
 async fn health(channel: Channel, service: &str) -> ServingStatus {
     let response = HealthClient::new(channel)
@@ -138,11 +126,11 @@ async fn rate_limit_answers_with_the_exact_wait() {
     .await;
     let mut client = facade.client().await;
     client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .unwrap();
     let status = client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
@@ -168,11 +156,7 @@ async fn rate_limit_answers_with_the_exact_wait() {
     );
 
     // The other RPC has its own limit; health is never limited.
-    let get = GetUserAttributeVerificationCodeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
-        ..Default::default()
-    };
+    let get = send_request(TOKEN, "email");
     client
         .get_user_attribute_verification_code(get)
         .await
@@ -197,14 +181,16 @@ async fn excess_concurrency_is_shed_and_service_recovers() {
     for _ in 0..2 {
         let mut client = facade.client().await;
         in_flight.push(tokio::spawn(async move {
-            client.verify_user_attribute(verify_request()).await
+            client
+                .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
+                .await
         }));
     }
     until_received(&cognito, 2).await;
 
     let mut client = facade.client().await;
     let status = client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
@@ -223,7 +209,7 @@ async fn excess_concurrency_is_shed_and_service_recovers() {
         call.await.unwrap().expect("admitted calls complete");
     }
     client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .expect("recovered");
     assert_eq!(cognito.requests().len(), 3);
@@ -236,7 +222,11 @@ async fn shutdown_lets_an_in_flight_rpc_finish() {
     let mut facade = Facade::start(&cognito.url, &["--drain-timeout-secs", "5"]).await;
     cognito.push(Reply::ok(json!({})).after(Duration::from_millis(700)));
     let mut client = facade.client().await;
-    let call = tokio::spawn(async move { client.verify_user_attribute(verify_request()).await });
+    let call = tokio::spawn(async move {
+        client
+            .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
+            .await
+    });
     until_received(&cognito, 1).await;
     facade.begin_shutdown();
     call.await
@@ -264,7 +254,7 @@ async fn shutdown_delay_reports_not_serving_and_keeps_serving() {
     );
     let mut client = UserAttributeVerificationServiceClient::new(channel);
     client
-        .verify_user_attribute(verify_request())
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .expect("still serving during the delay");
     facade.shutdown().await;

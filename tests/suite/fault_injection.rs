@@ -1,15 +1,13 @@
 //! Every row of the error table, end to end through the real SDK, driven by
 //! the embedded backend's fault injection.
 
-mod common;
-
 use std::time::Duration;
 
-use cognito_verify::proto::VerifyUserAttributeRequest;
-use common::stack::Stack;
 use serde_json::json;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
+
+use crate::common::{stack::Stack, verify_request};
 
 const ROWS: &[(&str, Code)] = &[
     ("CodeMismatchException", Code::InvalidArgument),
@@ -36,14 +34,6 @@ const ROWS: &[(&str, Code)] = &[
     ("ShinyNewException", Code::Unknown),
 ];
 
-fn request(token: &str) -> VerifyUserAttributeRequest {
-    VerifyUserAttributeRequest {
-        access_token: token.into(),
-        attribute_name: "email".into(),
-        code: "123456".into(),
-    }
-}
-
 #[tokio::test]
 async fn every_error_row_through_the_backend() {
     let stack = Stack::start().await;
@@ -54,7 +44,7 @@ async fn every_error_row_through_the_backend() {
             .inject(json!({"operation": "VerifyUserAttribute", "errorType": error_type, "message": "injected"}))
             .await;
         let status = client
-            .verify_user_attribute(request(&token))
+            .verify_user_attribute(verify_request(&token, "email", "123456"))
             .await
             .unwrap_err();
         assert_eq!(status.code(), code, "{error_type}: {status:?}");
@@ -75,7 +65,7 @@ async fn transport_rows_through_the_backend() {
         .inject(json!({"body": "<html>upstream down</html>", "httpStatus": 503}))
         .await;
     let status = client
-        .verify_user_attribute(request(&token))
+        .verify_user_attribute(verify_request(&token, "email", "123456"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
@@ -88,7 +78,7 @@ async fn transport_rows_through_the_backend() {
         .inject(json!({"body": "<html>forbidden</html>", "httpStatus": 403}))
         .await;
     let status = client
-        .verify_user_attribute(request(&token))
+        .verify_user_attribute(verify_request(&token, "email", "123456"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Internal);
@@ -96,7 +86,7 @@ async fn transport_rows_through_the_backend() {
     stack
         .inject(json!({"operation": "VerifyUserAttribute", "latencyMs": 2000}))
         .await;
-    let mut slow = Request::new(request(&token));
+    let mut slow = Request::new(verify_request(&token, "email", "123456"));
     slow.set_timeout(Duration::from_millis(300));
     let status = client.verify_user_attribute(slow).await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
@@ -104,7 +94,7 @@ async fn transport_rows_through_the_backend() {
     // Faults are used up: the next call is answered by the backend itself
     // (no code was requested, so the code does not match).
     let status = client
-        .verify_user_attribute(request(&token))
+        .verify_user_attribute(verify_request(&token, "email", "123456"))
         .await
         .unwrap_err();
     assert_eq!(

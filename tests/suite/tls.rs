@@ -2,20 +2,11 @@
 //! call, certificate rotation while serving, failed handshakes, and the
 //! plaintext health listener.
 
-mod common;
-
 use std::{net::SocketAddr, time::Duration};
 
 use cognito_verify::{
-    proto::{
-        user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-        GetUserAttributeVerificationCodeRequest,
-    },
+    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
     telemetry::metrics::metrics,
-};
-use common::{
-    certs::{self, Ca, Leaf, Name, TempDir},
-    Facade, Reply, ScriptedCognito, TOKEN,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -25,21 +16,17 @@ use tonic_health::pb::{
 };
 use tonic_types::StatusExt;
 
+use crate::common::{
+    certs::{self, Ca, Leaf, Name, TempDir},
+    send_request, Facade, Reply, ScriptedCognito, TOKEN,
+};
+
 const SERVICE: &str = "cognito.verify.v1.UserAttributeVerificationService";
 const CHECKOUT: &str = "spiffe://example.org/ns/shop/sa/checkout";
 
-fn send_request() -> GetUserAttributeVerificationCodeRequest {
-    GetUserAttributeVerificationCodeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
-        client_metadata: Default::default(),
-        request_id: String::new(),
-    }
-}
-
 async fn send(channel: Channel) -> Result<(), Status> {
     UserAttributeVerificationServiceClient::new(channel)
-        .get_user_attribute_verification_code(send_request())
+        .get_user_attribute_verification_code(send_request(TOKEN, "email"))
         .await
         .map(drop)
 }

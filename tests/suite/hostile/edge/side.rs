@@ -17,7 +17,7 @@ use crate::{
         certs::{self, Ca, Name, TempDir},
         Facade, ScriptedCognito,
     },
-    h2raw::{self, Conn},
+    hostile::h2raw::{self, Conn},
 };
 
 const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";

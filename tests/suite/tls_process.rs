@@ -2,18 +2,14 @@
 //! RPC's log line names the caller, and a bad certificate rotation is logged
 //! while the previous certificate stays in force.
 
-mod common;
-
 use std::time::Duration;
 
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-    GetUserAttributeVerificationCodeRequest,
-};
-use common::{
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient;
+
+use crate::common::{
     binary::{command, run_to_exit, Running},
     certs::{self, Ca, Name, TempDir},
-    ScriptedCognito, TOKEN,
+    send_request, ScriptedCognito, TOKEN,
 };
 
 const CHECKOUT: &str = "spiffe://example.org/ns/shop/sa/checkout";
@@ -124,12 +120,7 @@ async fn the_log_line_names_the_caller_and_a_bad_rotation_is_logged() {
     let client = clients.client(Name::Uri(CHECKOUT));
     let channel = certs::channel(addr, &ca, Some(&client)).await.unwrap();
     UserAttributeVerificationServiceClient::new(channel)
-        .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-            access_token: TOKEN.into(),
-            attribute_name: "email".into(),
-            client_metadata: Default::default(),
-            request_id: String::new(),
-        })
+        .get_user_attribute_verification_code(send_request(TOKEN, "email"))
         .await
         .unwrap();
 

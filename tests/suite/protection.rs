@@ -3,29 +3,24 @@
 //! the limits of one replica, and idempotent sends. What reached the backend
 //! is counted there. Limits shared on Redis are in `protection_redis.rs`.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use cognito_verify::{
     emulator::store::{Seed, DEMO_CLIENT, DEMO_POOL},
-    proto::{
-        user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
-        GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest,
-    },
+    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
 };
-use common::send_request;
-use common::stack::Stack;
 use serde_json::{json, Value};
 use tonic::{transport::Channel, Code, Request, Status};
 use tonic_types::StatusExt as _;
+
+use crate::common::{send_request, send_request_with_id, stack::Stack, verify_request};
 
 const SEND: &str = "GetUserAttributeVerificationCode";
 
 async fn send(client: &mut Client<Channel>, token: &str) -> Result<(), Status> {
     client
-        .get_user_attribute_verification_code(send_request(token, ""))
+        .get_user_attribute_verification_code(send_request(token, "email"))
         .await
         .map(drop)
 }
@@ -158,10 +153,7 @@ async fn a_send_within_the_cooldown_is_refused_with_the_exact_wait() {
     assert_eq!(quota.violations[0].subject, "user:attribute");
     // Another attribute is another cooldown.
     client
-        .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-            attribute_name: "phone_number".into(),
-            ..send_request(&token, "")
-        })
+        .get_user_attribute_verification_code(send_request(&token, "phone_number"))
         .await
         .unwrap();
     assert_eq!(stack.calls_of(SEND).await, 2);
@@ -192,10 +184,7 @@ async fn a_refusal_by_one_limit_consumes_nothing_from_the_others() {
     // Another attribute: the cooldown does not apply, and the user's and the
     // caller's second slots are still free.
     client
-        .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-            attribute_name: "phone_number".into(),
-            ..send_request(&token, "")
-        })
+        .get_user_attribute_verification_code(send_request(&token, "phone_number"))
         .await
         .expect("the refusals consumed nothing");
     assert_eq!(stack.calls_of(SEND).await, 2);
@@ -256,13 +245,13 @@ async fn repeats_of_a_request_id_make_one_call_and_get_the_same_answer() {
     let mut client = stack.facade.client().await;
     let id = "4f8e3c2a-9b1d-4e6f-8a7b-2c5d9e0f1a3b";
     let first = client
-        .get_user_attribute_verification_code(send_request(&token, id))
+        .get_user_attribute_verification_code(send_request_with_id(&token, id))
         .await
         .unwrap()
         .into_inner();
     // Spelled differently, the same UUID.
     let again = client
-        .get_user_attribute_verification_code(send_request(&token, &id.to_uppercase()))
+        .get_user_attribute_verification_code(send_request_with_id(&token, &id.to_uppercase()))
         .await
         .expect("a repeat does not count against the limits")
         .into_inner();
@@ -270,7 +259,7 @@ async fn repeats_of_a_request_id_make_one_call_and_get_the_same_answer() {
     assert_eq!(stack.calls_of(SEND).await, 1);
     // A new intent is a new send: now over the hour's quota of one.
     let status = client
-        .get_user_attribute_verification_code(send_request(
+        .get_user_attribute_verification_code(send_request_with_id(
             &token,
             "0c9a7e35-6a1f-4f5e-9a55-7d2e6b1c3f80",
         ))
@@ -279,7 +268,7 @@ async fn repeats_of_a_request_id_make_one_call_and_get_the_same_answer() {
     assert_eq!(reason(&status), "USER_SEND_QUOTA");
 
     let status = client
-        .get_user_attribute_verification_code(send_request(&token, "not-a-uuid"))
+        .get_user_attribute_verification_code(send_request_with_id(&token, "not-a-uuid"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -302,7 +291,7 @@ async fn concurrent_duplicates_make_one_call_and_late_ones_are_aborted() {
         let token = token.clone();
         calls.push(tokio::spawn(async move {
             client
-                .get_user_attribute_verification_code(send_request(&token, id))
+                .get_user_attribute_verification_code(send_request_with_id(&token, id))
                 .await
                 .map(|r| r.into_inner())
         }));
@@ -310,7 +299,7 @@ async fn concurrent_duplicates_make_one_call_and_late_ones_are_aborted() {
     // One whose deadline ends while the first is still in Cognito.
     let mut hasty = stack.facade.client().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut request = Request::new(send_request(&token, id));
+    let mut request = Request::new(send_request_with_id(&token, id));
     request.set_timeout(Duration::from_millis(300));
     let status = hasty
         .get_user_attribute_verification_code(request)
@@ -338,12 +327,12 @@ async fn a_failed_first_call_lets_its_retry_send() {
     let mut client = stack.facade.client().await;
     let id = "2b7e1516-28ae-42a6-abf7-158809cf4f3c";
     let failed = client
-        .get_user_attribute_verification_code(send_request(&token, id))
+        .get_user_attribute_verification_code(send_request_with_id(&token, id))
         .await
         .unwrap_err();
     assert_eq!(failed.code(), Code::Unavailable);
     client
-        .get_user_attribute_verification_code(send_request(&token, id))
+        .get_user_attribute_verification_code(send_request_with_id(&token, id))
         .await
         .expect("the retry sends");
     assert_eq!(stack.calls_of(SEND).await, 2);
@@ -354,11 +343,7 @@ async fn verify_attempts_are_limited_per_user() {
     let stack = stack(&["--user-verifies-per-hour", "2"]).await;
     let token = stack.sign_in().await;
     let mut client = stack.facade.client().await;
-    let verify = || VerifyUserAttributeRequest {
-        access_token: token.clone(),
-        attribute_name: "email".into(),
-        code: "000000".into(),
-    };
+    let verify = || verify_request(&token, "email", "000000");
     for _ in 0..2 {
         let status = client.verify_user_attribute(verify()).await.unwrap_err();
         assert_ne!(reason(&status), "USER_VERIFY_QUOTA");

@@ -14,9 +14,10 @@ use std::{
 use cognito_verify::{
     auth::TokenRejection,
     convert,
-    error::{CognitoError, Error, ErrorKind, FieldViolation, Operation},
+    error::{CognitoError, Error, ErrorKind, FieldViolation},
     limits::Limit,
-    proto::{GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest},
+    proto::GetUserAttributeVerificationCodeRequest,
+    rpc::Operation,
     status::{
         COGNITO_DOMAIN, IN_PROGRESS_RETRY_DELAY, KEYS_MIN_RETRY_DELAY, LIMITS_RETRY_DELAY,
         OVERLOAD_RETRY_DELAY, SERVICE_DOMAIN,
@@ -26,6 +27,8 @@ use proptest::{prelude::*, sample::select, strategy::ValueTree as _};
 use prost::Message as _;
 use tonic::{metadata::MetadataValue, Code, Request, Status};
 use tonic_types::{ErrorDetail, ErrorDetails, RetryInfo, StatusExt};
+
+use crate::common::{send_request, verify_request};
 
 /// The rows of docs/errors.md for Cognito's error types: type, gRPC code, `reason`,
 /// whether Cognito's message reaches the caller (else a generic one), and
@@ -531,21 +534,16 @@ proptest! {
         let field = if in_metadata { String::new() } else { token.clone() };
         let header = MetadataValue::try_from(format!("{scheme}{token}")).ok();
         let result = if verify {
-            let mut request = Request::new(VerifyUserAttributeRequest {
-                access_token: field,
-                attribute_name: attribute,
-                code: code.clone(),
-            });
+            let mut request = Request::new(verify_request(&field, &attribute, &code));
             if let (true, Some(h)) = (in_metadata, header) {
                 request.metadata_mut().insert("authorization", h);
             }
             convert::verify_code(request).map(drop).map_err(|k| (Operation::VerifyUserAttribute, k))
         } else {
             let mut request = Request::new(GetUserAttributeVerificationCodeRequest {
-                access_token: field,
-                attribute_name: attribute,
                 client_metadata: HashMap::from([(secret.clone(), code.clone())]),
                 request_id,
+                ..send_request(&field, &attribute)
             });
             if let (true, Some(h)) = (in_metadata, header) {
                 request.metadata_mut().insert("authorization", h);

@@ -1,16 +1,14 @@
 //! What the facade sends to Cognito, and how Cognito's answers come back.
 
-mod common;
-
 use std::collections::HashMap;
 
 use cognito_verify::proto::{
     CodeDeliveryDetails, DeliveryMedium, GetUserAttributeVerificationCodeRequest,
-    VerifyUserAttributeRequest,
 };
-use common::{Facade, Reply, ScriptedCognito, TOKEN};
 use serde_json::json;
 use tonic::{Code, Request};
+
+use crate::common::{send_request, verify_request, Facade, Reply, ScriptedCognito, TOKEN};
 
 #[tokio::test]
 async fn get_code_sends_the_cognito_request_and_maps_delivery() {
@@ -21,10 +19,8 @@ async fn get_code_sends_the_cognito_request_and_maps_delivery() {
     let mut client = facade.client().await;
     let response = client
         .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-            access_token: TOKEN.into(),
-            attribute_name: "email".into(),
             client_metadata: HashMap::from([("flow".to_owned(), "signup".to_owned())]),
-            request_id: String::new(),
+            ..send_request(TOKEN, "email")
         })
         .await
         .unwrap()
@@ -62,11 +58,7 @@ async fn sms_delivery_and_missing_details() {
     let cognito = ScriptedCognito::start().await;
     let facade = Facade::start(&cognito.url, &[]).await;
     let mut client = facade.client().await;
-    let request = || GetUserAttributeVerificationCodeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "phone_number".into(),
-        ..Default::default()
-    };
+    let request = || send_request(TOKEN, "phone_number");
 
     cognito.push(Reply::ok(json!({"CodeDeliveryDetails": {
         "Destination": "+*******0100", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}})));
@@ -102,11 +94,7 @@ async fn verify_sends_the_cognito_request() {
     let facade = Facade::start(&cognito.url, &[]).await;
     let mut client = facade.client().await;
     client
-        .verify_user_attribute(VerifyUserAttributeRequest {
-            access_token: TOKEN.into(),
-            attribute_name: "email".into(),
-            code: "123456".into(),
-        })
+        .verify_user_attribute(verify_request(TOKEN, "email", "123456"))
         .await
         .unwrap();
     let sent = &cognito.requests()[0];
@@ -136,19 +124,11 @@ async fn server_errors_are_not_retried() {
         cognito.push(Reply::ok(json!({})));
     }
     for _ in 0..3 {
-        let req = VerifyUserAttributeRequest {
-            access_token: TOKEN.into(),
-            attribute_name: "email".into(),
-            code: "1".into(),
-        };
+        let req = verify_request(TOKEN, "email", "1");
         client.verify_user_attribute(req).await.unwrap_err();
         // Drain the success reply the SDK would have used for its retry.
         assert_eq!(cognito.requests().len() % 2, 1);
-        let req = VerifyUserAttributeRequest {
-            access_token: TOKEN.into(),
-            attribute_name: "email".into(),
-            code: "1".into(),
-        };
+        let req = verify_request(TOKEN, "email", "1");
         client.verify_user_attribute(req).await.unwrap();
     }
     for sent in cognito.requests() {
@@ -162,22 +142,14 @@ async fn token_from_bearer_metadata() {
     let cognito = ScriptedCognito::start().await;
     let facade = Facade::start(&cognito.url, &[]).await;
     let mut client = facade.client().await;
-    let mut req = Request::new(VerifyUserAttributeRequest {
-        access_token: String::new(),
-        attribute_name: "email".into(),
-        code: "123456".into(),
-    });
+    let mut req = Request::new(verify_request("", "email", "123456"));
     req.metadata_mut()
         .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     client.verify_user_attribute(req).await.unwrap();
     assert_eq!(cognito.requests()[0].json()["AccessToken"], TOKEN);
 
     // Neither field nor metadata: UNAUTHENTICATED, and Cognito is not called.
-    let req = VerifyUserAttributeRequest {
-        attribute_name: "email".into(),
-        code: "1".into(),
-        ..Default::default()
-    };
+    let req = verify_request("", "email", "1");
     let status = client.verify_user_attribute(req).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(cognito.requests().len(), 1);

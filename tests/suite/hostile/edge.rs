@@ -29,7 +29,7 @@ use crate::{
         binary::{self, Running},
         child, send_request, Facade, ScriptedCognito, TOKEN,
     },
-    h2raw::{self, Conn, Outcome, Stream, SEND_PATH},
+    hostile::h2raw::{self, Conn, Outcome, Stream, SEND_PATH},
 };
 
 mod floods;
@@ -84,7 +84,7 @@ async fn streams_without_a_message_hold_no_admission_slot_and_are_ended() {
     let mut client = facade.client().await;
     let answered = tokio::time::timeout(
         PATIENCE,
-        client.get_user_attribute_verification_code(send_request(TOKEN, "")),
+        client.get_user_attribute_verification_code(send_request(TOKEN, "email")),
     )
     .await
     .expect("the real call is answered");
@@ -315,7 +315,7 @@ async fn stalled_streams_cannot_hold_the_request_budget_against_real_calls() {
     let mut client = facade.client().await;
     let answered = tokio::time::timeout(
         PATIENCE,
-        client.get_user_attribute_verification_code(send_request(TOKEN, "")),
+        client.get_user_attribute_verification_code(send_request(TOKEN, "email")),
     )
     .await
     .expect("the real call is answered");
@@ -349,7 +349,7 @@ async fn real_call(running: &Running) {
     let mut client = Client::new(running.channel().await);
     let answered = tokio::time::timeout(
         PATIENCE,
-        client.get_user_attribute_verification_code(send_request(TOKEN, "")),
+        client.get_user_attribute_verification_code(send_request(TOKEN, "email")),
     )
     .await
     .expect("the real call is answered");

@@ -13,47 +13,27 @@ use tokio::{
 };
 use tonic::transport::Channel;
 
+use super::flags;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cognito-verify");
 
-/// The binary with a clean environment and a JSON log.
+/// The binary with a clean environment and a JSON log, `args` and the
+/// tests' defaults for the flags `args` does not set: [`flags::LOOSE`] and
+/// [`super::TEST_DEFAULTS`], but the per-replica RPC rates as shipped (see
+/// [`flags::RPC_RATES_OFF`]).
 pub fn command(args: &[&str]) -> Command {
+    let defaults = [&flags::LOOSE[..], &super::TEST_DEFAULTS].concat();
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .arg("serve")
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--shutdown-delay-secs",
-            "0",
-        ])
-        .args(defaults_unless_set(args))
+        // JSON: `Running` reads the address from the log.
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(flags::unless_set(&defaults, args))
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
-}
-
-/// The tests' defaults (see `common::serve_config`) for flags `args` does
-/// not set.
-fn defaults_unless_set(args: &[&str]) -> Vec<&'static str> {
-    let defaults: [(&'static str, &'static str); 7] = [
-        ("--admin-listen", "off"),
-        ("--user-pool", super::TEST_POOLS),
-        ("--token-signature-check", "off"),
-        ("--send-cooldown-secs", "0"),
-        ("--user-sends-per-hour", "0"),
-        ("--user-verifies-per-hour", "0"),
-        ("--caller-sends-per-minute", "0"),
-    ];
-    defaults
-        .iter()
-        .filter(|(flag, _)| !args.contains(flag))
-        .filter(|(flag, _)| *flag != "--user-pool" || !args.contains(&"--any-user-pool"))
-        .flat_map(|(flag, value)| [*flag, *value])
-        .collect()
 }
 
 /// A running binary, its collected log lines and its gRPC address.

@@ -12,7 +12,7 @@ use tokio::{
 };
 
 use super::PATIENCE;
-use crate::h2raw::{self, Conn, Outcome, SEND_PATH};
+use crate::hostile::h2raw::{self, Conn, Outcome, SEND_PATH};
 
 /// Connections of a message flood.
 const CONNECTIONS: usize = 3;

@@ -1,8 +1,6 @@
 //! The whole flow through the facade: tonic client → facade → AWS SDK →
 //! embedded backend, with codes read from the backend's outbox.
 
-mod common;
-
 use std::{collections::BTreeMap, time::Duration};
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
@@ -11,27 +9,12 @@ use cognito_verify::{
         store::{ClientSeed, PoolSeed, Seed, UserSeed, DEMO_CLIENT},
         tokens::{AccessClaims, Signer, ADMIN_SCOPE},
     },
-    proto::{DeliveryMedium, GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest},
+    proto::DeliveryMedium,
 };
-use common::stack::Stack;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-fn send(token: &str, attribute: &str) -> GetUserAttributeVerificationCodeRequest {
-    GetUserAttributeVerificationCodeRequest {
-        access_token: token.into(),
-        attribute_name: attribute.into(),
-        ..Default::default()
-    }
-}
-
-fn verify(token: &str, attribute: &str, code: &str) -> VerifyUserAttributeRequest {
-    VerifyUserAttributeRequest {
-        access_token: token.into(),
-        attribute_name: attribute.into(),
-        code: code.into(),
-    }
-}
+use crate::common::{send_request, stack::Stack, verify_request};
 
 fn reason(status: &Status) -> String {
     status
@@ -53,7 +36,7 @@ async fn email_send_and_verify() {
     );
 
     let sent = client
-        .get_user_attribute_verification_code(send(&token, "email"))
+        .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .unwrap()
         .into_inner();
@@ -65,7 +48,7 @@ async fn email_send_and_verify() {
     let code = stack.latest_code("email").await;
     assert_eq!(code.len(), 6);
     client
-        .verify_user_attribute(verify(&token, "email", &code))
+        .verify_user_attribute(verify_request(&token, "email", &code))
         .await
         .unwrap();
     assert_eq!(
@@ -87,7 +70,7 @@ async fn phone_send_and_verify() {
     let token = stack.sign_in().await;
     let mut client = stack.facade.client().await;
     let sent = client
-        .get_user_attribute_verification_code(send(&token, "phone_number"))
+        .get_user_attribute_verification_code(send_request(&token, "phone_number"))
         .await
         .unwrap()
         .into_inner();
@@ -96,7 +79,7 @@ async fn phone_send_and_verify() {
     assert_eq!(details.destination, "+*******0100");
     let code = stack.latest_code("phone_number").await;
     client
-        .verify_user_attribute(verify(&token, "phone_number", &code))
+        .verify_user_attribute(verify_request(&token, "phone_number", &code))
         .await
         .unwrap();
     assert_eq!(
@@ -137,7 +120,7 @@ async fn pending_email_is_applied_on_verify() {
     let code = stack.latest_code("email").await;
     let mut client = stack.facade.client().await;
     client
-        .verify_user_attribute(verify(&token, "email", &code))
+        .verify_user_attribute(verify_request(&token, "email", &code))
         .await
         .unwrap();
     assert_eq!(
@@ -156,14 +139,14 @@ async fn wrong_used_and_expired_codes() {
     let token = stack.sign_in().await;
     let mut client = stack.facade.client().await;
     client
-        .get_user_attribute_verification_code(send(&token, "email"))
+        .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .unwrap();
     let code = stack.latest_code("email").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
 
     let status = client
-        .verify_user_attribute(verify(&token, "email", wrong))
+        .verify_user_attribute(verify_request(&token, "email", wrong))
         .await
         .unwrap_err();
     assert_eq!(
@@ -176,11 +159,11 @@ async fn wrong_used_and_expired_codes() {
     );
 
     client
-        .verify_user_attribute(verify(&token, "email", &code))
+        .verify_user_attribute(verify_request(&token, "email", &code))
         .await
         .unwrap();
     let status = client
-        .verify_user_attribute(verify(&token, "email", &code))
+        .verify_user_attribute(verify_request(&token, "email", &code))
         .await
         .unwrap_err();
     assert_eq!(
@@ -194,14 +177,14 @@ async fn wrong_used_and_expired_codes() {
 
     // A code older than 24 hours (the token expires too: sign in again).
     client
-        .get_user_attribute_verification_code(send(&token, "phone_number"))
+        .get_user_attribute_verification_code(send_request(&token, "phone_number"))
         .await
         .unwrap();
     let code = stack.latest_code("phone_number").await;
     stack.advance(Duration::from_secs(24 * 3600 + 1)).await;
     let fresh = stack.sign_in().await;
     let status = client
-        .verify_user_attribute(verify(&fresh, "phone_number", &code))
+        .verify_user_attribute(verify_request(&fresh, "phone_number", &code))
         .await
         .unwrap_err();
     assert_eq!(
@@ -216,7 +199,7 @@ async fn a_new_code_replaces_the_old_one() {
     let token = stack.sign_in().await;
     let mut client = stack.facade.client().await;
     client
-        .get_user_attribute_verification_code(send(&token, "email"))
+        .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .unwrap();
     let first = stack.latest_code("email").await;
@@ -224,7 +207,7 @@ async fn a_new_code_replaces_the_old_one() {
     // Random codes can repeat; ask again until they differ (bounded).
     for _ in 0..3 {
         client
-            .get_user_attribute_verification_code(send(&token, "email"))
+            .get_user_attribute_verification_code(send_request(&token, "email"))
             .await
             .unwrap();
         second = stack.latest_code("email").await;
@@ -234,12 +217,12 @@ async fn a_new_code_replaces_the_old_one() {
     }
     assert_ne!(first, second, "three codes in a row were equal");
     let status = client
-        .verify_user_attribute(verify(&token, "email", &first))
+        .verify_user_attribute(verify_request(&token, "email", &first))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     client
-        .verify_user_attribute(verify(&token, "email", &second))
+        .verify_user_attribute(verify_request(&token, "email", &second))
         .await
         .unwrap();
 }
@@ -250,19 +233,19 @@ async fn five_wrong_codes_then_attempt_limit() {
     let token = stack.sign_in().await;
     let mut client = stack.facade.client().await;
     client
-        .get_user_attribute_verification_code(send(&token, "email"))
+        .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .unwrap();
     for _ in 0..5 {
         let status = client
-            .verify_user_attribute(verify(&token, "email", "000000"))
+            .verify_user_attribute(verify_request(&token, "email", "000000"))
             .await
             .unwrap_err();
         assert_eq!(reason(&status), "CODE_MISMATCH");
     }
     // Even the right code is refused now.
     let status = client
-        .verify_user_attribute(verify(&token, "email", "424242"))
+        .verify_user_attribute(verify_request(&token, "email", "424242"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -278,7 +261,7 @@ async fn five_wrong_codes_then_attempt_limit() {
     stack.advance(Duration::from_secs(3601)).await;
     let token = stack.sign_in().await;
     client
-        .verify_user_attribute(verify(&token, "email", "424242"))
+        .verify_user_attribute(verify_request(&token, "email", "424242"))
         .await
         .unwrap();
 }
@@ -290,12 +273,12 @@ async fn five_code_requests_per_hour() {
     let mut client = stack.facade.client().await;
     for _ in 0..5 {
         client
-            .get_user_attribute_verification_code(send(&token, "email"))
+            .get_user_attribute_verification_code(send_request(&token, "email"))
             .await
             .unwrap();
     }
     let status = client
-        .get_user_attribute_verification_code(send(&token, "phone_number"))
+        .get_user_attribute_verification_code(send_request(&token, "phone_number"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -333,7 +316,7 @@ async fn expired_forged_and_revoked_tokens() {
         username: "demo".into(),
     });
     let status = client
-        .get_user_attribute_verification_code(send(&forged, "email"))
+        .get_user_attribute_verification_code(send_request(&forged, "email"))
         .await
         .unwrap_err();
     unauthenticated(status, "Invalid Access Token");
@@ -349,7 +332,7 @@ async fn expired_forged_and_revoked_tokens() {
         .await
         .unwrap();
     let status = client
-        .get_user_attribute_verification_code(send(&token, "email"))
+        .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .unwrap_err();
     unauthenticated(status, "Access Token has been revoked");
@@ -358,7 +341,7 @@ async fn expired_forged_and_revoked_tokens() {
     let token = stack.sign_in().await;
     stack.advance(Duration::from_secs(3601)).await;
     let status = client
-        .verify_user_attribute(verify(&token, "email", "123456"))
+        .verify_user_attribute(verify_request(&token, "email", "123456"))
         .await
         .unwrap_err();
     unauthenticated(status, "Access Token has expired");
@@ -383,11 +366,12 @@ async fn unknown_attribute_and_user_without_phone() {
         }],
     };
     let stack = Stack::with(seed, None, &["--user-pool", "eu-west-1_NoPhone"]).await;
-    let token = common::stack::sign_in(&stack.sdk().await, "demo", "pw-Without-Phone1").await;
+    let token =
+        crate::common::stack::sign_in(&stack.sdk().await, "demo", "pw-Without-Phone1").await;
     let mut client = stack.facade.client().await;
 
     let status = client
-        .get_user_attribute_verification_code(send(&token, "phone_number"))
+        .get_user_attribute_verification_code(send_request(&token, "phone_number"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -400,7 +384,7 @@ async fn unknown_attribute_and_user_without_phone() {
     );
 
     let status = client
-        .get_user_attribute_verification_code(send(&token, "custom:tier"))
+        .get_user_attribute_verification_code(send_request(&token, "custom:tier"))
         .await
         .unwrap_err();
     assert_eq!(

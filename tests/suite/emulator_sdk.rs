@@ -2,8 +2,6 @@
 //! answer like Cognito, so the same expectations can later be run against
 //! other Cognito-compatible endpoints.
 
-mod common;
-
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::{
@@ -15,8 +13,9 @@ use aws_sdk_cognitoidentityprovider::{
     types::{AuthFlowType, DeliveryMediumType},
 };
 use cognito_verify::emulator::store::{DEMO_CLIENT, DEMO_PASSWORD, DEMO_POOL};
-use common::stack::{http, http_json, Stack};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use crate::common::stack::{http, http_json, Stack};
 
 #[tokio::test]
 async fn verification_answers_like_cognito() {

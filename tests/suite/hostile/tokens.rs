@@ -19,10 +19,7 @@ use cognito_verify::{
         store::{Seed, DEMO_PASSWORD, DEMO_USER},
         Settings,
     },
-    proto::{
-        user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
-        VerifyUserAttributeRequest,
-    },
+    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
 };
 use rand::{seq::SliceRandom as _, Rng as _};
 use serde_json::{json, Value};
@@ -30,9 +27,10 @@ use tonic::{transport::Channel, Code, Status};
 use tonic_types::StatusExt as _;
 
 use crate::common::{
-    binary::{command, Running},
+    binary::{self, command, Running},
     send_request,
     stack::{self, http_json},
+    verify_request,
 };
 
 /// The Cognito operations the backend counts.
@@ -53,7 +51,7 @@ impl Setup {
     async fn start() -> Self {
         let setup = Self::cold().await;
         Client::new(setup.service.channel().await)
-            .get_user_attribute_verification_code(send_request(&setup.real_token, ""))
+            .get_user_attribute_verification_code(send_request(&setup.real_token, "email"))
             .await
             .expect("the real user is served before the attack");
         setup
@@ -157,16 +155,12 @@ async fn flood(channel: Channel, mut tokens: Vec<String>) -> Vec<Status> {
                 for (i, token) in tokens.iter().enumerate().skip(worker).step_by(8) {
                     let answer = if i % 2 == 0 {
                         client
-                            .get_user_attribute_verification_code(send_request(token, ""))
+                            .get_user_attribute_verification_code(send_request(token, "email"))
                             .await
                             .map(drop)
                     } else {
                         client
-                            .verify_user_attribute(VerifyUserAttributeRequest {
-                                access_token: token.clone(),
-                                attribute_name: "email".into(),
-                                code: "123456".into(),
-                            })
+                            .verify_user_attribute(verify_request(token, "email", "123456"))
                             .await
                             .map(drop)
                     };
@@ -221,7 +215,7 @@ async fn assert_real_user_served(setup: &Setup, before: u64) {
     let mut client = Client::new(setup.service.channel().await);
     let started = Instant::now();
     client
-        .get_user_attribute_verification_code(send_request(&setup.real_token, ""))
+        .get_user_attribute_verification_code(send_request(&setup.real_token, "email"))
         .await
         .expect("the real user is served");
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -323,7 +317,7 @@ async fn forgeries_for_the_real_pool_wait_for_its_slow_key_set_and_are_refused()
         tokio::spawn(async move {
             let started = Instant::now();
             let answer = Client::new(channel)
-                .get_user_attribute_verification_code(send_request(&token, ""))
+                .get_user_attribute_verification_code(send_request(&token, "email"))
                 .await;
             (answer.expect_err("a forgery is refused"), started.elapsed())
         })
@@ -388,7 +382,7 @@ async fn serve_refuses_to_start_with_any_pool_unchecked_or_no_pool_named() {
             "contradict",
         ),
     ] {
-        let (code, stderr) = crate::common::binary::run_to_exit(&mut command(&args)).await;
+        let (code, stderr) = binary::run_to_exit(&mut command(&args)).await;
         assert_eq!(code, 64, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }

@@ -1,14 +1,13 @@
 //! Requests Cognito would reject by its model are rejected here first, with a
 //! BadRequest naming the field, and never reach Cognito.
 
-mod common;
-
 use std::collections::HashMap;
 
-use cognito_verify::proto::{GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest};
-use common::{Facade, ScriptedCognito, TOKEN};
+use cognito_verify::proto::GetUserAttributeVerificationCodeRequest;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
+
+use crate::common::{send_request, verify_request, Facade, ScriptedCognito, TOKEN};
 
 fn violation(status: &Status) -> String {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -23,14 +22,6 @@ fn violation(status: &Status) -> String {
     bad.field_violations[0].field.clone()
 }
 
-fn verify(token: &str, attribute: &str, code: &str) -> VerifyUserAttributeRequest {
-    VerifyUserAttributeRequest {
-        access_token: token.into(),
-        attribute_name: attribute.into(),
-        code: code.into(),
-    }
-}
-
 #[tokio::test]
 async fn invalid_verify_requests_never_reach_cognito() {
     let cognito = ScriptedCognito::start().await;
@@ -39,20 +30,23 @@ async fn invalid_verify_requests_never_reach_cognito() {
     let long_attribute = "a".repeat(33);
     let long_code = "1".repeat(2049);
     let cases = [
-        (verify("tok en", "email", "1"), "access_token"),
-        (verify("tok/en", "email", "1"), "access_token"),
-        (verify(TOKEN, "", "1"), "attribute_name"),
-        (verify(TOKEN, &long_attribute, "1"), "attribute_name"),
-        (verify(TOKEN, "em\u{1}ail", "1"), "attribute_name"),
-        (verify(TOKEN, "email", ""), "code"),
-        (verify(TOKEN, "email", "12 34"), "code"),
-        (verify(TOKEN, "email", &long_code), "code"),
+        (verify_request("tok en", "email", "1"), "access_token"),
+        (verify_request("tok/en", "email", "1"), "access_token"),
+        (verify_request(TOKEN, "", "1"), "attribute_name"),
+        (
+            verify_request(TOKEN, &long_attribute, "1"),
+            "attribute_name",
+        ),
+        (verify_request(TOKEN, "em\u{1}ail", "1"), "attribute_name"),
+        (verify_request(TOKEN, "email", ""), "code"),
+        (verify_request(TOKEN, "email", "12 34"), "code"),
+        (verify_request(TOKEN, "email", &long_code), "code"),
     ];
     for (request, field) in cases {
         let status = client.verify_user_attribute(request).await.unwrap_err();
         assert_eq!(violation(&status), field);
     }
-    let mut bad_bearer = Request::new(verify("", "email", "1"));
+    let mut bad_bearer = Request::new(verify_request("", "email", "1"));
     bad_bearer
         .metadata_mut()
         .insert("authorization", "Bearer a+b".parse().unwrap());
@@ -71,10 +65,8 @@ async fn client_metadata_is_bounded() {
     let facade = Facade::start(&cognito.url, &["--max-message-bytes", "1048576"]).await;
     let mut client = facade.client().await;
     let request = |metadata: HashMap<String, String>| GetUserAttributeVerificationCodeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
         client_metadata: metadata,
-        request_id: String::new(),
+        ..send_request(TOKEN, "email")
     };
     let too_long = HashMap::from([("k".to_owned(), "v".repeat(131_073))]);
     let status = client
@@ -101,10 +93,8 @@ async fn oversized_messages_are_refused() {
     let mut client = facade.client().await;
     let big = HashMap::from([("k".to_owned(), "v".repeat(100_000))]);
     let req = GetUserAttributeVerificationCodeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
         client_metadata: big,
-        request_id: String::new(),
+        ..send_request(TOKEN, "email")
     };
     let status = client
         .get_user_attribute_verification_code(req)

@@ -3,26 +3,26 @@
 //! binary, as deployed) sharing it. What reached the backend is counted
 //! there. The limits' own behaviour on Redis is in `limits_redis.rs`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use cognito_verify::{
     emulator::store::Seed,
     proto::{
         user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
-        GetUserAttributeVerificationCodeResponse, VerifyUserAttributeRequest,
+        GetUserAttributeVerificationCodeResponse,
     },
-};
-use common::send_request;
-use common::{
-    binary::{command, Running},
-    redis::RedisServer,
-    stack::Stack,
 };
 use serde_json::json;
 use tonic::{transport::Channel, Code, Status};
 use tonic_types::StatusExt as _;
+
+use crate::common::{
+    binary::{command, Running},
+    redis::RedisServer,
+    send_request_with_id,
+    stack::Stack,
+    verify_request,
+};
 
 const SEND: &str = "GetUserAttributeVerificationCode";
 const VERIFY: &str = "VerifyUserAttribute";
@@ -33,7 +33,7 @@ async fn send(
     request_id: &str,
 ) -> Result<GetUserAttributeVerificationCodeResponse, Status> {
     client
-        .get_user_attribute_verification_code(send_request(token, request_id))
+        .get_user_attribute_verification_code(send_request_with_id(token, request_id))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -124,11 +124,7 @@ async fn the_rpc_rate_holds_across_replica_processes() {
     let token = stack.sign_in().await;
     let verify = move |mut client: Client<Channel>, token: String| async move {
         let outcome = client
-            .verify_user_attribute(VerifyUserAttributeRequest {
-                access_token: token,
-                attribute_name: "email".into(),
-                code: "000000".into(),
-            })
+            .verify_user_attribute(verify_request(&token, "email", "000000"))
             .await;
         match outcome {
             // Admitted: whatever Cognito then answered (a wrong code, then
@@ -165,7 +161,7 @@ async fn the_rpc_rate_holds_across_replica_processes() {
     for worker in workers {
         admitted += worker.await.unwrap();
     }
-    common::assert_rate_within_ten_percent(admitted, per_sec, started.elapsed());
+    crate::common::assert_rate_within_ten_percent(admitted, per_sec, started.elapsed());
     assert!(stack.calls_of(VERIFY).await >= u64::from(admitted));
 }
 

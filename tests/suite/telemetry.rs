@@ -3,20 +3,10 @@
 //! `/metrics` scrape after a known sequence of calls, and the audit events
 //! of that sequence, field by field. Nothing secret in any of them.
 
-mod common;
-
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
-    GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest,
-};
-use common::{
-    binary::{command, Running},
-    stack::http,
-    Reply, ScriptedCognito,
-};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client;
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         trace_service_server::{TraceService, TraceServiceServer},
@@ -28,6 +18,13 @@ use opentelemetry_proto::tonic::{
 use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 use tonic::{transport::Channel, Code, Request};
+
+use crate::common::{
+    binary::{command, Running},
+    send_request,
+    stack::http,
+    verify_request, Reply, ScriptedCognito,
+};
 
 const POOL: &str = "eu-west-1_Telemetry";
 const SUB: &str = "5f1c0d2e-0000-4000-8000-00000000c0de";
@@ -101,23 +98,6 @@ fn string(v: &str) -> Value {
     Value::StringValue(v.to_owned())
 }
 
-fn send_request(token: &str) -> GetUserAttributeVerificationCodeRequest {
-    GetUserAttributeVerificationCodeRequest {
-        access_token: token.to_owned(),
-        attribute_name: "email".into(),
-        client_metadata: Default::default(),
-        request_id: String::new(),
-    }
-}
-
-fn verify_request(token: &str, code: &str) -> VerifyUserAttributeRequest {
-    VerifyUserAttributeRequest {
-        access_token: token.to_owned(),
-        attribute_name: "email".into(),
-        code: code.to_owned(),
-    }
-}
-
 fn with_traceparent<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.metadata_mut().insert(
@@ -142,7 +122,7 @@ async fn spans_reach_the_collector_as_children_of_the_callers_span() {
     cognito.push(Reply::ok(json!({"CodeDeliveryDetails": {
         "Destination": "d***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}})));
     client
-        .get_user_attribute_verification_code(with_traceparent(send_request(&token)))
+        .get_user_attribute_verification_code(with_traceparent(send_request(&token, "email")))
         .await
         .unwrap();
     cognito.push(Reply::error(
@@ -150,7 +130,11 @@ async fn spans_reach_the_collector_as_children_of_the_callers_span() {
         "Invalid verification code provided, please try again.",
     ));
     let wrong = client
-        .verify_user_attribute(with_traceparent(verify_request(&token, SECRET_CODE)))
+        .verify_user_attribute(with_traceparent(verify_request(
+            &token,
+            "email",
+            SECRET_CODE,
+        )))
         .await
         .unwrap_err();
     assert_eq!(wrong.code(), Code::InvalidArgument);
@@ -160,7 +144,11 @@ async fn spans_reach_the_collector_as_children_of_the_callers_span() {
         "<html>down</html>",
     ));
     let fault = client
-        .verify_user_attribute(with_traceparent(verify_request(&token, SECRET_CODE)))
+        .verify_user_attribute(with_traceparent(verify_request(
+            &token,
+            "email",
+            SECRET_CODE,
+        )))
         .await
         .unwrap_err();
     assert_eq!(fault.code(), Code::Unavailable);
@@ -390,7 +378,7 @@ async fn metrics_and_audit_events_follow_a_known_sequence_of_calls() {
     cognito.push(Reply::ok(json!({"CodeDeliveryDetails": {
         "Destination": "d***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}})));
     client
-        .get_user_attribute_verification_code(with_traceparent(send_request(&token)))
+        .get_user_attribute_verification_code(with_traceparent(send_request(&token, "email")))
         .await
         .unwrap();
     cognito.push(Reply::error(
@@ -398,7 +386,7 @@ async fn metrics_and_audit_events_follow_a_known_sequence_of_calls() {
         "Invalid verification code provided, please try again.",
     ));
     let wrong = client
-        .verify_user_attribute(verify_request(&token, SECRET_CODE))
+        .verify_user_attribute(verify_request(&token, "email", SECRET_CODE))
         .await
         .unwrap_err();
     assert_eq!(wrong.code(), Code::InvalidArgument);
@@ -407,7 +395,7 @@ async fn metrics_and_audit_events_follow_a_known_sequence_of_calls() {
         "Too many requests",
     ));
     let throttled = client
-        .get_user_attribute_verification_code(send_request(&token))
+        .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .unwrap_err();
     assert_eq!(throttled.code(), Code::ResourceExhausted);
@@ -416,7 +404,7 @@ async fn metrics_and_audit_events_follow_a_known_sequence_of_calls() {
     let mut admitted = 0.0;
     loop {
         match client
-            .verify_user_attribute(verify_request(&token, SECRET_CODE))
+            .verify_user_attribute(verify_request(&token, "email", SECRET_CODE))
             .await
         {
             Ok(_) => admitted += 1.0,
@@ -572,7 +560,7 @@ async fn a_cancelled_send_is_still_counted_audited_and_logged() {
     // The caller gives up (its stream is reset) while Cognito is sending.
     let gave_up = tokio::time::timeout(
         Duration::from_millis(200),
-        client.get_user_attribute_verification_code(send_request(&token())),
+        client.get_user_attribute_verification_code(send_request(&token(), "email")),
     )
     .await;
     assert!(gave_up.is_err(), "the call was not cancelled: {gave_up:?}");
@@ -626,7 +614,7 @@ async fn the_audit_trail_has_its_own_output_and_callers_headers_stay_out_of_the_
     let mut running = Running::start(cmd).await;
     let mut stdout = running.child.stdout.take().unwrap();
     let mut client = Client::new(running.channel().await);
-    let mut request = Request::new(send_request(&token()));
+    let mut request = Request::new(send_request(&token(), "email"));
     // Malformed baggage and tracestate, as a hostile caller sends them.
     let junk = vec!["x"; 64].join(",");
     request

@@ -12,8 +12,6 @@
 //! CAP_SYS_ADMIN), the test runs the strongest variant it can and says on
 //! stderr which one ran.
 
-mod common;
-
 use std::{
     fs,
     os::unix::fs::PermissionsExt,
@@ -28,12 +26,8 @@ use cognito_verify::{
     },
     proto::{
         user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-        DeliveryMedium, GetUserAttributeVerificationCodeRequest,
+        DeliveryMedium,
     },
-};
-use common::{
-    binary::Running,
-    stack::{self, sdk_client, sign_in},
 };
 use tokio::process::Command;
 use tonic::transport::Channel;
@@ -41,7 +35,12 @@ use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_cognito-verify");
+use crate::common::{
+    binary::{Running, BIN},
+    send_request,
+    stack::{self, sdk_client, sign_in},
+};
+
 /// distroless' `nonroot`, the image's `USER` and the pods' `runAsUser`.
 const NONROOT: u32 = 65_532;
 
@@ -398,11 +397,7 @@ async fn serves_read_only_as_nonroot_without_home_or_credentials() {
     assert_eq!(health.status(), ServingStatus::Serving);
 
     let response = UserAttributeVerificationServiceClient::new(channel)
-        .get_user_attribute_verification_code(GetUserAttributeVerificationCodeRequest {
-            access_token: token,
-            attribute_name: "email".into(),
-            ..Default::default()
-        })
+        .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .expect("GetUserAttributeVerificationCode through the sandboxed binary")
         .into_inner();

@@ -1,21 +1,17 @@
 //! The real binary, run as a process: its exit codes, its signals, its
 //! environment, and what it writes to its log.
 
-mod common;
-
 use std::process::Stdio;
 
-use cognito_verify::proto::{
-    user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-    GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest,
-};
-use common::{
-    binary::{command, run_to_exit, Running, BIN},
-    Reply, ScriptedCognito, TOKEN,
-};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient;
 use serde_json::json;
 use tokio::process::Command;
 use tonic::Request;
+
+use crate::common::{
+    binary::{command, run_to_exit, Running, BIN},
+    send_request, verify_request, Reply, ScriptedCognito, TOKEN,
+};
 
 /// A well-formed token (it passes the local check) whose signature part
 /// is easy to find in a log.
@@ -54,20 +50,12 @@ async fn no_token_or_code_reaches_the_log_even_at_trace() {
         &[("content-type", "text/html")],
         "<html>bad gateway</html>",
     ));
-    let get = GetUserAttributeVerificationCodeRequest {
-        access_token: SECRET_TOKEN.into(),
-        attribute_name: "email".into(),
-        ..Default::default()
-    };
+    let get = send_request(SECRET_TOKEN, "email");
     client
         .get_user_attribute_verification_code(get)
         .await
         .unwrap();
-    let verify = |token: &str, code: &str| VerifyUserAttributeRequest {
-        access_token: token.into(),
-        attribute_name: "email".into(),
-        code: code.into(),
-    };
+    let verify = |token: &str, code: &str| verify_request(token, "email", code);
     client
         .verify_user_attribute(verify(SECRET_TOKEN, SECRET_CODE))
         .await
@@ -128,11 +116,7 @@ async fn sigterm_exits_zero_and_endpoint_env_is_honoured() {
         .env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", &cognito.url);
     let running = Running::start(cmd).await;
     let mut client = UserAttributeVerificationServiceClient::new(running.channel().await);
-    let req = VerifyUserAttributeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
-        code: "1".into(),
-    };
+    let req = verify_request(TOKEN, "email", "1");
     client
         .verify_user_attribute(req)
         .await
@@ -200,11 +184,7 @@ async fn env_fallbacks_configure_the_server() {
         .env("COGNITO_VERIFY_VERIFY_LIMIT_PER_SEC", "1");
     let running = Running::start(cmd).await;
     let mut client = UserAttributeVerificationServiceClient::new(running.channel().await);
-    let req = || VerifyUserAttributeRequest {
-        access_token: TOKEN.into(),
-        attribute_name: "email".into(),
-        code: "1".into(),
-    };
+    let req = || verify_request(TOKEN, "email", "1");
     client.verify_user_attribute(req()).await.unwrap();
     let limited = client.verify_user_attribute(req()).await.unwrap_err();
     assert_eq!(limited.code(), tonic::Code::ResourceExhausted);

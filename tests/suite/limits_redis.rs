@@ -3,8 +3,6 @@
 //! tests fail, never skip, without it), builds `Limits` replicas on it, and
 //! kills and restarts it to see the failure modes and the recovery.
 
-mod common;
-
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -13,11 +11,14 @@ use std::{
 };
 
 use cognito_verify::{
-    error::Operation,
     limits::{Call, FailureMode, Limit, Limits, LimitsConfig, RedisConfig, Refusal},
+    rpc::Operation,
 };
 
-use common::redis::{free_port, RedisServer};
+use crate::common::{
+    certs::TempDir,
+    redis::{free_port, RedisServer},
+};
 
 const SEND: Operation = Operation::GetUserAttributeVerificationCode;
 
@@ -207,7 +208,7 @@ async fn the_rpc_rate_holds_across_replicas() {
     for task in tasks {
         admitted += task.await.unwrap();
     }
-    common::assert_rate_within_ten_percent(admitted, per_sec, started.elapsed());
+    crate::common::assert_rate_within_ten_percent(admitted, per_sec, started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,10 +323,13 @@ async fn redis_down_at_start_is_no_error() {
     assert_eq!(other.fallbacks(), before, "decided by Redis");
 }
 
-/// Everything this test binary logs. A global subscriber, not a scoped one:
-/// with a single scoped subscriber, `tracing` caches a callsite's interest
-/// from whichever thread hits it first, and another test's thread (with no
-/// subscriber) would switch the warning off for this one.
+/// Everything this crate logs, from the first call on. A global subscriber,
+/// not a scoped one: with a single scoped subscriber, `tracing` caches a
+/// callsite's interest from whichever thread hits it first, and another
+/// test's thread (with no subscriber) would switch the warning off for this
+/// one. The only one in the test binary, so it keeps the library's events
+/// alone: the Redis client logs nothing, and the other tests' HTTP/2 and
+/// SDK chatter at debug would cost them time and this buffer memory.
 fn logs() -> &'static Captured {
     static LOGS: OnceLock<Captured> = OnceLock::new();
     LOGS.get_or_init(|| {
@@ -333,7 +337,7 @@ fn logs() -> &'static Captured {
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::DEBUG)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("cognito_verify=debug"))
             .with_ansi(false)
             .finish();
         tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
@@ -413,15 +417,6 @@ async fn a_password_never_shows() {
     );
 }
 
-/// A directory removed when dropped, even by a failing test.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A CA, and a server certificate it signed for `localhost`, in `dir`:
 /// (CA, server certificate, server key) paths.
 fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -453,16 +448,20 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// environment under the other tests.
 #[test]
 fn rediss_verifies_the_server_certificate() {
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("cognito-verify-limits-tls-{}", std::process::id())),
-    );
-    let (ca, cert, key) = tls_files(&dir.0);
+    let dir = TempDir::new();
+    let (ca, cert, key) = tls_files(dir.path());
     let redis = RedisServer::start_tls(&cert, &key);
     let url = format!("rediss://localhost:{}", redis.port);
+    // The child's name in this test binary: its module path without the
+    // crate's name.
+    let child = format!(
+        "{}::rediss_child",
+        module_path!().split_once("::").unwrap().1
+    );
     for (trusted, expect) in [(&ca, "shared"), (&cert, "refused")] {
         // `cert` as the only root: not a CA, so nothing verifies.
         let output = Command::new(std::env::current_exe().unwrap())
-            .args(["rediss_child", "--exact", "--ignored", "--nocapture"])
+            .args([child.as_str(), "--exact", "--ignored", "--nocapture"])
             .env("SSL_CERT_FILE", trusted)
             .env("LIMITS_REDIS_TEST_URL", &url)
             .env("LIMITS_REDIS_TEST_EXPECT", expect)

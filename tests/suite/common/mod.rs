@@ -1,8 +1,6 @@
 //! Shared test harness: a scripted, wire-level Cognito endpoint and the
 //! facade started in-process on `127.0.0.1:0`, reached over real gRPC.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 use std::{
     collections::VecDeque,
     net::SocketAddr,
@@ -11,21 +9,41 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response, Router};
-pub mod binary;
-pub mod certs;
-pub mod child;
-pub mod redis;
-pub mod stack;
-
 use clap::Parser as _;
 use cognito_verify::{
     cognito::Cognito,
     config::{Cli, Command, ServeConfig},
-    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
+    proto::{
+        user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
+        GetUserAttributeVerificationCodeRequest,
+    },
     server,
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
+
+pub mod binary;
+pub mod certs;
+pub mod child;
+pub mod flags;
+pub mod redis;
+pub mod requests;
+pub mod stack;
+
+pub use requests::{send_request, verify_request};
+
+/// A send of a code for `email` with `token` and `request_id`: repeats of
+/// it within the idempotency window make one call to Cognito. (Not in
+/// [`requests`], which the bench shares: it never sends with an id.)
+pub fn send_request_with_id(
+    token: &str,
+    request_id: &str,
+) -> GetUserAttributeVerificationCodeRequest {
+    GetUserAttributeVerificationCodeRequest {
+        request_id: request_id.to_owned(),
+        ..send_request(token, "email")
+    }
+}
 
 /// One scripted HTTP answer.
 #[derive(Debug, Clone)]
@@ -173,9 +191,10 @@ pub async fn closed_port_url() -> String {
     format!("http://{addr}")
 }
 
-/// Parses `serve` flags as the binary would. Tests default to no limits, no
-/// signature check (the scripted endpoint serves no keys), no admin
-/// listener and no shutdown delay unless `extra` sets them.
+/// Parses `serve` flags as the binary would. Tests default to
+/// [`flags::LOOSE`] and [`flags::RPC_RATES_OFF`] (no limits, no signature
+/// check: the scripted endpoint serves no keys, no admin listener) and
+/// [`TEST_DEFAULTS`] unless `extra` sets them.
 pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
     let mut argv = vec![
         "cognito-verify",
@@ -184,26 +203,11 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
         "127.0.0.1:0",
         "--region",
         "us-east-1",
+        "--cognito-endpoint",
+        endpoint,
     ];
-    argv.extend_from_slice(&["--cognito-endpoint", endpoint]);
-    let defaults = [
-        ("--shutdown-delay-secs", "0"),
-        ("--admin-listen", "off"),
-        ("--token-signature-check", "off"),
-        ("--get-code-limit-per-sec", "0"),
-        ("--verify-limit-per-sec", "0"),
-        ("--send-cooldown-secs", "0"),
-        ("--user-sends-per-hour", "0"),
-        ("--user-verifies-per-hour", "0"),
-        // The pool of [`TOKEN`] (and of the tests' emulator seeds).
-        ("--user-pool", TEST_POOLS),
-    ];
-    for (flag, value) in defaults {
-        let any_pool = flag == "--user-pool" && extra.contains(&"--any-user-pool");
-        if !extra.contains(&flag) && !any_pool {
-            argv.extend_from_slice(&[flag, value]);
-        }
-    }
+    let defaults = [&flags::LOOSE[..], &flags::RPC_RATES_OFF, &TEST_DEFAULTS].concat();
+    argv.extend(flags::unless_set(&defaults, extra));
     argv.extend_from_slice(extra);
     match Cli::try_parse_from(argv)
         .expect("valid test config")
@@ -213,6 +217,15 @@ pub fn serve_config(endpoint: &str, extra: &[&str]) -> ServeConfig {
         other => panic!("not serve: {other:?}"),
     }
 }
+
+/// What every test's facade starts with besides [`flags::LOOSE`], in-process
+/// or as a child process, unless the test sets it.
+pub const TEST_DEFAULTS: [(&str, &str); 2] = [
+    // No wait between NOT_SERVING and closing the listener.
+    ("--shutdown-delay-secs", "0"),
+    // The pool of [`TOKEN`] (and of the tests' emulator seeds).
+    ("--user-pool", TEST_POOLS),
+];
 
 /// The user pools the tests' facades accept unless a test says otherwise:
 /// the pool of [`TOKEN`], the embedded backend's demo pool, and the pool of
@@ -295,18 +308,4 @@ pub fn assert_rate_within_ten_percent(admitted: u32, per_sec: u32, elapsed: Dura
         off <= 0.10,
         "{admitted} admitted across both replicas in {elapsed:?}, expected {expected:.0} ± 10 %"
     );
-}
-
-/// A send of a code to the `email` attribute with `token`, and `request_id`
-/// (empty: none).
-pub fn send_request(
-    token: &str,
-    request_id: &str,
-) -> cognito_verify::proto::GetUserAttributeVerificationCodeRequest {
-    cognito_verify::proto::GetUserAttributeVerificationCodeRequest {
-        access_token: token.to_owned(),
-        attribute_name: "email".into(),
-        client_metadata: Default::default(),
-        request_id: request_id.to_owned(),
-    }
 }
