@@ -305,7 +305,7 @@ async fn slow_cognito_hits_the_callers_deadline() {
     let cognito = ScriptedCognito::start().await;
     let facade = Facade::start(&cognito.url, &[]).await;
     cognito.push(Reply::ok(serde_json::json!({})).after(Duration::from_secs(3)));
-    let mut client = facade.client().await;
+    let mut client = facade.deadline_client();
     let mut req = Request::new(verify_request(TOKEN, "email", "123456"));
     req.set_timeout(Duration::from_millis(400));
     let started = std::time::Instant::now();

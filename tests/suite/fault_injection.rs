@@ -88,7 +88,12 @@ async fn transport_rows_through_the_backend() {
         .await;
     let mut slow = Request::new(verify_request(&token, "email", "123456"));
     slow.set_timeout(Duration::from_millis(300));
-    let status = client.verify_user_attribute(slow).await.unwrap_err();
+    let status = stack
+        .facade
+        .deadline_client()
+        .verify_user_attribute(slow)
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
 
     // Faults are used up: the next call is answered by the backend itself

@@ -59,7 +59,12 @@
 //!   (`binary::command` clears it), and `limits_redis` re-runs this binary
 //!   for a test that needs `SSL_CERT_FILE`;
 //! - **descriptors and memory**: a test that measures them does it on a
-//!   child process (`hostile::edge`).
+//!   child process (`hostile::edge`);
+//! - **the CPU**: any test may run beside a flood or a property test, so
+//!   a test of a deadline leaves it to the service rather than race the
+//!   client's own timer ([`common::Facade::deadline_client`]), and the
+//!   replicas of `protection_redis` give Redis a second for a decision
+//!   rather than fall back to deciding alone.
 
 mod common;
 

@@ -297,7 +297,7 @@ async fn concurrent_duplicates_make_one_call_and_late_ones_are_aborted() {
         }));
     }
     // One whose deadline ends while the first is still in Cognito.
-    let mut hasty = stack.facade.client().await;
+    let mut hasty = stack.facade.deadline_client();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut request = Request::new(send_request_with_id(&token, id));
     request.set_timeout(Duration::from_millis(300));

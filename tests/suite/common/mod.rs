@@ -19,6 +19,7 @@ use cognito_verify::{
     },
     server,
 };
+use hyper_util::{client::legacy::connect::HttpConnector, rt::TokioExecutor};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
 
@@ -232,6 +233,9 @@ pub const TEST_DEFAULTS: [(&str, &str); 2] = [
 /// the telemetry tests' tokens.
 pub const TEST_POOLS: &str = "us-east-1_Test0001,us-east-1_DevPool01,eu-west-1_Telemetry";
 
+/// The transport of [`Facade::deadline_client`].
+pub type DeadlineTransport = hyper_util::client::legacy::Client<HttpConnector, tonic::body::Body>;
+
 /// The facade running in-process.
 pub struct Facade {
     pub addr: SocketAddr,
@@ -274,6 +278,22 @@ impl Facade {
 
     pub async fn client(&self) -> UserAttributeVerificationServiceClient<Channel> {
         UserAttributeVerificationServiceClient::new(self.channel().await)
+    }
+
+    /// A client that sends a call's deadline (`grpc-timeout`) and leaves it
+    /// to the service, for tests of what the service answers at a deadline.
+    /// A tonic `Channel` enforces the deadline too, with a timer started
+    /// before the request is even written: when the machine is busy, that
+    /// timer can fire before the service's answer (kept 10 ms under the
+    /// deadline) is read, and the test sees a CANCELLED that says nothing
+    /// about the service. This one is hyper's HTTP/2 client under the same
+    /// generated client, which has no timer of its own.
+    pub fn deadline_client(&self) -> UserAttributeVerificationServiceClient<DeadlineTransport> {
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+        let origin = format!("http://{}", self.addr).parse().unwrap();
+        UserAttributeVerificationServiceClient::with_origin(http, origin)
     }
 
     /// Starts the graceful shutdown without waiting for it.
