@@ -27,25 +27,56 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod audit;
-pub mod auth;
-pub mod cognito;
-pub mod config;
-pub mod convert;
-pub mod deadline;
-pub mod dev;
-pub mod domain;
-/// The embedded backend, its own crate (`crates/cognito-emulator`).
-pub use cognito_emulator as emulator;
-pub mod error;
-pub mod idempotency;
-pub mod limits;
-pub mod middleware;
+// Private: the parts of the service. The docs of each say why it exists;
+// docs/ARCHITECTURE.md maps them.
+mod audit;
+mod auth;
+mod cognito;
+mod deadline;
+mod domain;
+mod error;
+mod idempotency;
+mod limits;
+mod middleware;
+mod rpc;
+mod service;
+mod status;
+mod telemetry;
+mod tls;
+mod transport;
+
+// The contract: the generated messages, client and server of
+// `proto/cognito/verify/v1/verification.proto`.
 pub mod proto;
-pub mod rpc;
+
+// What the binary (src/main.rs) runs: the command line, the server, the
+// `dev` and `emulator` subcommands, and the process set-up.
+pub mod config;
+pub mod dev;
 pub mod server;
-pub mod service;
-pub mod status;
-pub mod telemetry;
-pub mod tls;
-pub mod transport;
+pub use crate::{
+    audit::set_on as set_audit_on, cognito::Cognito, telemetry::init as init_telemetry,
+};
+
+// What the integration tests, the fuzz targets and the bench drive one by
+// one, beside the running server: the parsers that take hostile bytes
+// (`convert`, the token check, `grpc-timeout`), the typed errors and their
+// statuses' constants, the limits, and the metrics the tests read.
+pub mod convert;
+pub use crate::{
+    auth::{Claims, Signature, TokenCheckConfig, TokenChecker, TokenRejection, ADMIN_SCOPE},
+    cognito::http::https_client,
+    deadline::{Deadline, MARGIN as DEADLINE_MARGIN},
+    domain::{
+        AccessToken, ATTRIBUTE_NAME_MAX_CHARS, CLIENT_METADATA_MAX_CHARS,
+        CLIENT_METADATA_MAX_TOTAL_BYTES, CODE_MAX_CHARS,
+    },
+    error::{CognitoError, Error, ErrorKind, FieldViolation},
+    limits::{Call, FailureMode, Limit, Limits, LimitsConfig, RedisConfig, RedisUrl, Refusal},
+    rpc::Operation,
+    status::{
+        COGNITO_DOMAIN, IN_PROGRESS_RETRY_DELAY, KEYS_MIN_RETRY_DELAY, LIMITS_RETRY_DELAY,
+        OVERLOAD_RETRY_DELAY, SERVICE_DOMAIN,
+    },
+    telemetry::metrics::metrics,
+};

@@ -7,10 +7,8 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::{error::ErrorKind, Parser};
 use cognito_verify::{
-    audit,
-    cognito::Cognito,
     config::{AuditLog, Cli, Command, ServeConfig},
-    dev, server, telemetry,
+    dev, init_telemetry, server, set_audit_on, Cognito,
 };
 
 /// Exit code for invalid configuration (BSD `EX_USAGE`).
@@ -39,11 +37,11 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(config) => serve(*config).await,
         Command::Dev(config) => {
-            let telemetry = match telemetry::init(&config.log, AuditLog::Stderr, None) {
+            let telemetry = match init_telemetry(&config.log, AuditLog::Stderr, None) {
                 Ok(t) => t,
                 Err(e) => return usage_error(&e),
             };
-            audit::set_on(true);
+            set_audit_on(true);
             let seed = match dev::load_seed(&config.backend) {
                 Ok(seed) => seed,
                 Err(e) => return usage_error(&e),
@@ -53,7 +51,7 @@ async fn main() -> ExitCode {
             exit(result)
         }
         Command::Emulator(config) => {
-            if let Err(e) = telemetry::init(&config.log, AuditLog::Off, None) {
+            if let Err(e) = init_telemetry(&config.log, AuditLog::Off, None) {
                 return usage_error(&e);
             }
             let seed = match dev::load_seed(&config.backend) {
@@ -79,11 +77,11 @@ fn exit(result: Result<(), String>) -> ExitCode {
 
 async fn serve(config: ServeConfig) -> ExitCode {
     let audit_log = config.telemetry.audit_log;
-    let telemetry = match telemetry::init(&config.log, audit_log, Some(&config.telemetry)) {
+    let telemetry = match init_telemetry(&config.log, audit_log, Some(&config.telemetry)) {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
     };
-    audit::set_on(audit_log != AuditLog::Off);
+    set_audit_on(audit_log != AuditLog::Off);
     let cognito = match Cognito::from_config(&config).await {
         Ok(c) => c,
         Err(e) => return usage_error(&e.to_string()),

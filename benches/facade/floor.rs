@@ -12,13 +12,13 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use cognito_verify::proto::{
-    user_attribute_verification_service_server::{
-        UserAttributeVerificationService, UserAttributeVerificationServiceServer,
-    },
-    CodeDeliveryDetails, DeliveryMedium, GetUserAttributeVerificationCodeRequest,
-    GetUserAttributeVerificationCodeResponse, VerifyUserAttributeRequest,
-    VerifyUserAttributeResponse,
+use cognito_verify::{
+    proto::user_attribute_verification_service_server::UserAttributeVerificationService,
+    proto::user_attribute_verification_service_server::UserAttributeVerificationServiceServer,
+    proto::CodeDeliveryDetails, proto::DeliveryMedium,
+    proto::GetUserAttributeVerificationCodeRequest,
+    proto::GetUserAttributeVerificationCodeResponse, proto::VerifyUserAttributeRequest,
+    proto::VerifyUserAttributeResponse,
 };
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::{

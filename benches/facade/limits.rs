@@ -65,10 +65,7 @@ pub struct Decisions {
 /// Times `count` decisions of a send (all four limits of a send on, none
 /// refusing), one after the other, each for another user.
 async fn time_decisions(mode: &'static str, redis: Option<&str>, count: usize) -> Decisions {
-    use cognito_verify::{
-        limits::{Call, FailureMode, Limits, LimitsConfig, RedisConfig},
-        rpc::Operation,
-    };
+    use cognito_verify::{Call, FailureMode, Limits, LimitsConfig, Operation, RedisConfig};
     let config = LimitsConfig {
         send_cooldown: Duration::from_secs(60),
         user_sends_per_hour: 100_000_000,

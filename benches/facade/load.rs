@@ -44,7 +44,7 @@ pub enum Rpc {
 /// configures its own (one attempt, no credentials, same timeouts).
 pub async fn sdk(url: &str) -> Sdk {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(cognito_verify::cognito::http::https_client())
+        .http_client(cognito_verify::https_client())
         .region(aws_config::Region::new("us-east-1"))
         .no_credentials()
         .endpoint_url(url)

@@ -7,7 +7,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use cognito_verify::{convert, error::ErrorKind, proto::VerifyUserAttributeRequest};
+use cognito_verify::{convert, ErrorKind, proto::VerifyUserAttributeRequest};
 use libfuzzer_sys::fuzz_target;
 use tonic::{metadata::MetadataValue, Request};
 

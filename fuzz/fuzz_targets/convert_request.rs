@@ -11,15 +11,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use cognito_verify::{
-    convert,
-    domain::{
-        ATTRIBUTE_NAME_MAX_CHARS, CLIENT_METADATA_MAX_CHARS, CLIENT_METADATA_MAX_TOTAL_BYTES,
-        CODE_MAX_CHARS,
-    },
-    error::{Error, ErrorKind, Operation},
-    proto::{GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest},
-};
+use cognito_verify::{convert, ATTRIBUTE_NAME_MAX_CHARS, CLIENT_METADATA_MAX_CHARS, CLIENT_METADATA_MAX_TOTAL_BYTES, CODE_MAX_CHARS, Error, ErrorKind, Operation, proto::GetUserAttributeVerificationCodeRequest, proto::VerifyUserAttributeRequest};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 use tonic::{

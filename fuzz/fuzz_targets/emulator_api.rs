@@ -20,13 +20,7 @@ use std::{
 };
 
 use axum::{body::Body, Router};
-use cognito_verify::emulator::{
-    http::router,
-    ops,
-    protocol::{CONTENT_TYPE, TARGET_PREFIX},
-    store::{lock, Seed, DEMO_CLIENT, DEMO_POOL, DEMO_USER},
-    Backend, Settings,
-};
+use cognito_emulator::{http::router, ops, protocol::CONTENT_TYPE, protocol::TARGET_PREFIX, store::lock, store::Seed, store::DEMO_CLIENT, store::DEMO_POOL, store::DEMO_USER, Backend, Settings};
 use http_body_util::BodyExt as _;
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;

@@ -21,12 +21,7 @@ use std::{
 };
 
 use axum::{body::Body, Router};
-use cognito_verify::emulator::{
-    http::router,
-    protocol::{CONTENT_TYPE, TARGET_PREFIX},
-    store::Seed,
-    Backend, Settings,
-};
+use cognito_emulator::{http::router, protocol::CONTENT_TYPE, protocol::TARGET_PREFIX, store::Seed, Backend, Settings};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt as _;
 use libfuzzer_sys::fuzz_target;

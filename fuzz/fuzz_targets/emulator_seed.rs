@@ -6,7 +6,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use cognito_verify::emulator::store::{Directory, Seed};
+use cognito_emulator::{store::Directory, store::Seed};
 use libfuzzer_sys::fuzz_target;
 
 fn check(seed: Seed) {

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use cognito_verify::deadline::{Deadline, MARGIN};
+use cognito_verify::{Deadline, DEADLINE_MARGIN as MARGIN};
 use libfuzzer_sys::fuzz_target;
 use tonic::metadata::{MetadataMap, MetadataValue};
 

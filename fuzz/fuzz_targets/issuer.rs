@@ -21,10 +21,7 @@ use std::{
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use cognito_verify::{
-    auth::{TokenCheckConfig, TokenChecker, TokenRejection, ADMIN_SCOPE},
-    domain::AccessToken,
-};
+use cognito_verify::{TokenCheckConfig, TokenChecker, TokenRejection, ADMIN_SCOPE, AccessToken};
 use libfuzzer_sys::fuzz_target;
 
 const NOW_SECS: u64 = 1_700_000_000;

@@ -22,10 +22,7 @@ use std::{
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use cognito_verify::{
-    auth::{Claims, Signature, TokenCheckConfig, TokenChecker},
-    domain::AccessToken,
-};
+use cognito_verify::{Claims, Signature, TokenCheckConfig, TokenChecker, AccessToken};
 use libfuzzer_sys::fuzz_target;
 
 /// "Now" of the expiry check.

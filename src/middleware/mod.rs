@@ -5,8 +5,8 @@
 //! service is saturated, so they are never shed.
 //!
 //! The tower plumbing is written once, in `stage`: each layer here is a
-//! [`StageLayer`] around a [`Stage`], what that middleware does with one
-//! request, and its service a [`Staged`], ready when the service it wraps
+//! `stage::StageLayer` around a `stage::Stage`, what that middleware does with one
+//! request, and its service a `stage::Staged`, ready when the service it wraps
 //! is. Each middleware's file holds only that decision, and names its layer
 //! (`TraceLayer`, `CallerLayer`, …).
 
@@ -25,11 +25,10 @@ use tower::{
     ServiceBuilder,
 };
 
-pub use caller::{CallerGuard, CallerGuardLayer, CallerLayer, Callers};
+pub use caller::{CallerGuardLayer, CallerLayer, Callers};
 pub use intake::IntakeLayer;
-pub use load_shed::{AdmissionSlot, LoadShed, LoadShedLayer};
+pub use load_shed::{AdmissionSlot, LoadShedLayer};
 pub use side::SideLayer;
-pub use stage::{Inner, Stage, StageLayer, Staged};
 pub use trace::TraceLayer;
 
 use crate::{

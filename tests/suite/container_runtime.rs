@@ -19,15 +19,11 @@ use std::{
     process::Stdio,
 };
 
+use cognito_emulator::{store::Seed, store::DEMO_PASSWORD, store::DEMO_USER, Settings};
+
 use cognito_verify::{
-    emulator::{
-        store::{Seed, DEMO_PASSWORD, DEMO_USER},
-        Settings,
-    },
-    proto::{
-        user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-        DeliveryMedium,
-    },
+    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
+    proto::DeliveryMedium,
 };
 use tokio::process::Command;
 use tonic::transport::Channel;

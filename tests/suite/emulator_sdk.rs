@@ -12,7 +12,7 @@ use aws_sdk_cognitoidentityprovider::{
     },
     types::{AuthFlowType, DeliveryMediumType},
 };
-use cognito_verify::emulator::store::{DEMO_CLIENT, DEMO_PASSWORD, DEMO_POOL};
+use cognito_emulator::{store::DEMO_CLIENT, store::DEMO_PASSWORD, store::DEMO_POOL};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::common::stack::{http, http_json, Stack};

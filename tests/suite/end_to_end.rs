@@ -4,13 +4,11 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
-use cognito_verify::{
-    emulator::{
-        store::{ClientSeed, PoolSeed, Seed, UserSeed, DEMO_CLIENT},
-        tokens::{AccessClaims, Signer, ADMIN_SCOPE},
-    },
-    proto::DeliveryMedium,
+use cognito_emulator::{
+    store::ClientSeed, store::PoolSeed, store::Seed, store::UserSeed, store::DEMO_CLIENT,
+    tokens::AccessClaims, tokens::Signer, tokens::ADMIN_SCOPE,
 };
+use cognito_verify::proto::DeliveryMedium;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 

@@ -11,8 +11,7 @@ use std::{
 };
 
 use cognito_verify::{
-    limits::{Call, FailureMode, Limit, Limits, LimitsConfig, RedisConfig, Refusal},
-    rpc::Operation,
+    Call, FailureMode, Limit, Limits, LimitsConfig, Operation, RedisConfig, Refusal,
 };
 
 use crate::common::{
@@ -393,7 +392,7 @@ async fn a_password_never_shows() {
         format!("redis://u:{SECRET}@cache:99999"),
         format!("rediss://u:{SECRET}@cache/#not-insecure"),
     ] {
-        texts.push(bad.parse::<cognito_verify::limits::RedisUrl>().unwrap_err());
+        texts.push(bad.parse::<cognito_verify::RedisUrl>().unwrap_err());
     }
     let logged = logs.text();
     // The failures were logged (with the scrubbed URL), so this looks at

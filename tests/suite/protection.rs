@@ -6,10 +6,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use cognito_verify::{
-    emulator::store::{Seed, DEMO_CLIENT, DEMO_POOL},
-    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
-};
+use cognito_emulator::{store::Seed, store::DEMO_CLIENT, store::DEMO_POOL};
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client;
 use serde_json::{json, Value};
 use tonic::{transport::Channel, Code, Request, Status};
 use tonic_types::StatusExt as _;

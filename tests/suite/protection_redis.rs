@@ -5,12 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use cognito_emulator::store::Seed;
+
 use cognito_verify::{
-    emulator::store::Seed,
-    proto::{
-        user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
-        GetUserAttributeVerificationCodeResponse,
-    },
+    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
+    proto::GetUserAttributeVerificationCodeResponse,
 };
 use serde_json::json;
 use tonic::{transport::Channel, Code, Status};

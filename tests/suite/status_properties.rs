@@ -12,16 +12,9 @@ use std::{
 };
 
 use cognito_verify::{
-    auth::TokenRejection,
-    convert,
-    error::{CognitoError, Error, ErrorKind, FieldViolation},
-    limits::Limit,
-    proto::GetUserAttributeVerificationCodeRequest,
-    rpc::Operation,
-    status::{
-        COGNITO_DOMAIN, IN_PROGRESS_RETRY_DELAY, KEYS_MIN_RETRY_DELAY, LIMITS_RETRY_DELAY,
-        OVERLOAD_RETRY_DELAY, SERVICE_DOMAIN,
-    },
+    convert, proto::GetUserAttributeVerificationCodeRequest, CognitoError, Error, ErrorKind,
+    FieldViolation, Limit, Operation, TokenRejection, COGNITO_DOMAIN, IN_PROGRESS_RETRY_DELAY,
+    KEYS_MIN_RETRY_DELAY, LIMITS_RETRY_DELAY, OVERLOAD_RETRY_DELAY, SERVICE_DOMAIN,
 };
 use proptest::{prelude::*, sample::select, strategy::ValueTree as _};
 use prost::Message as _;

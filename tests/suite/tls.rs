@@ -5,8 +5,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use cognito_verify::{
+    metrics,
     proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-    telemetry::metrics::metrics,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use cognito_verify::proto::{
-    CodeDeliveryDetails, DeliveryMedium, GetUserAttributeVerificationCodeRequest,
+use cognito_verify::{
+    proto::CodeDeliveryDetails, proto::DeliveryMedium,
+    proto::GetUserAttributeVerificationCodeRequest,
 };
 use serde_json::json;
 use tonic::{Code, Request};

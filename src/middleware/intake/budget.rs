@@ -71,6 +71,7 @@ impl Budget {
     }
 
     /// The bytes held now.
+    #[cfg(test)]
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Acquire)
     }
@@ -233,6 +234,7 @@ impl Reservation {
     }
 
     /// The bytes held.
+    #[cfg(test)]
     pub fn bytes(&self) -> u64 {
         self.held.bytes.load(Ordering::Acquire)
     }

@@ -11,13 +11,9 @@ use std::{
 use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response, Router};
 use clap::Parser as _;
 use cognito_verify::{
-    cognito::Cognito,
-    config::{Cli, Command, ServeConfig},
-    proto::{
-        user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
-        GetUserAttributeVerificationCodeRequest,
-    },
-    server,
+    config::Cli, config::Command, config::ServeConfig,
+    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient,
+    proto::GetUserAttributeVerificationCodeRequest, server, Cognito,
 };
 use hyper_util::{client::legacy::connect::HttpConnector, rt::TokioExecutor};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};

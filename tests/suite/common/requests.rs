@@ -7,7 +7,9 @@
 //! binary. Hence this file uses nothing but the library, and every item in
 //! it is used by both.
 
-use cognito_verify::proto::{GetUserAttributeVerificationCodeRequest, VerifyUserAttributeRequest};
+use cognito_verify::{
+    proto::GetUserAttributeVerificationCodeRequest, proto::VerifyUserAttributeRequest,
+};
 
 /// A send (GetUserAttributeVerificationCode) of a code for `attribute`, with
 /// `token`: no client metadata, no request id.

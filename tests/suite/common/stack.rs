@@ -5,9 +5,8 @@ use std::{sync::Arc, time::Duration};
 
 use aws_sdk_cognitoidentityprovider::{config::Region, types::AuthFlowType, Client};
 use axum::body::Bytes;
-use cognito_verify::emulator::{
-    self,
-    store::{Seed, DEMO_CLIENT, DEMO_PASSWORD, DEMO_USER},
+use cognito_emulator::{
+    self as emulator, store::Seed, store::DEMO_CLIENT, store::DEMO_PASSWORD, store::DEMO_USER,
     Backend, Settings,
 };
 use http_body_util::{BodyExt, Full};
@@ -142,7 +141,7 @@ pub async fn backend(
 /// The SDK pointed at `url`.
 pub async fn sdk_client(url: &str) -> Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(cognito_verify::cognito::http::https_client())
+        .http_client(cognito_verify::https_client())
         .region(Region::new("us-east-1"))
         .no_credentials()
         .endpoint_url(url)

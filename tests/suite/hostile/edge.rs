@@ -15,8 +15,8 @@
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use cognito_verify::{
+    metrics,
     proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
-    telemetry::metrics::metrics,
 };
 use tokio::{net::TcpStream, time::Instant};
 use tonic::{transport::Channel, Code};

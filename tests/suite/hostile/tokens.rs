@@ -13,14 +13,10 @@ use std::{
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use cognito_verify::{
-    emulator::{
-        calls::UNKNOWN_POOL_JWKS,
-        store::{Seed, DEMO_PASSWORD, DEMO_USER},
-        Settings,
-    },
-    proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client,
+use cognito_emulator::{
+    calls::UNKNOWN_POOL_JWKS, store::Seed, store::DEMO_PASSWORD, store::DEMO_USER, Settings,
 };
+use cognito_verify::proto::user_attribute_verification_service_client::UserAttributeVerificationServiceClient as Client;
 use rand::{seq::SliceRandom as _, Rng as _};
 use serde_json::{json, Value};
 use tonic::{transport::Channel, Code, Status};
