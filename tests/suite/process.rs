@@ -191,3 +191,38 @@ async fn env_fallbacks_configure_the_server() {
     let (code, _) = running.terminate().await;
     assert_eq!(code, 0);
 }
+
+/// Every flag of every subcommand's `--help` is in the README's flag index
+/// and in docs/operations.md, where its variable, default and meaning are.
+#[tokio::test]
+async fn every_flag_is_documented() {
+    let readme = include_str!("../../README.md");
+    let operations = include_str!("../../docs/operations.md");
+    let mut flags = 0;
+    for sub in ["serve", "dev", "emulator"] {
+        let out = Command::new(BIN)
+            .args([sub, "--help"])
+            .env_clear()
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{sub} --help");
+        let help = String::from_utf8(out.stdout).unwrap();
+        for word in help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            let Some(name) = word.strip_prefix("--") else {
+                continue;
+            };
+            if name.is_empty() || matches!(name, "help" | "version") {
+                continue;
+            }
+            flags += 1;
+            let flag = format!("`--{name}`");
+            assert!(readme.contains(&flag), "README.md lacks {flag} ({sub})");
+            assert!(
+                operations.contains(&format!("--{name}")),
+                "docs/operations.md lacks --{name} ({sub})"
+            );
+        }
+    }
+    assert!(flags > 60, "only {flags} flags read from --help");
+}
