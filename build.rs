@@ -6,14 +6,20 @@ use std::{env, fs, path::PathBuf};
 
 use prost::Message as _;
 
-const PROTO: &str = "proto/cognito/verify/v1/verification.proto";
+/// The contract's files: the service and its messages, and the `ErrorInfo`
+/// reasons as an enum. One descriptor set holds both, so reflection serves
+/// both.
+const PROTOS: [&str; 2] = [
+    "proto/cognito/verify/v1/verification.proto",
+    "proto/cognito/verify/v1/error_reason.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::Compiler::new(["proto"])?
         .include_imports(true)
         .include_source_info(true)
-        .open_file(PROTO)?
+        .open_files(PROTOS)?
         .file_descriptor_set();
 
     // `compile_fds` does not write the descriptor set; reflection needs it.

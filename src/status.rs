@@ -3,7 +3,8 @@
 //! `status/table_tests.rs` fails when the two disagree.
 //!
 //! Every status carries a `google.rpc.ErrorInfo`: a stable UPPER_SNAKE
-//! `reason`, the domain [`COGNITO_DOMAIN`] for errors Cognito returned and
+//! `reason` (a value of the contract's enum `ErrorReason`, but for a Cognito
+//! type this build does not know: see [`reason_for`]), the domain [`COGNITO_DOMAIN`] for errors Cognito returned and
 //! [`SERVICE_DOMAIN`] for the service's own, and metadata `operation`,
 //! `awsErrorCode`, `awsRequestId` (when known) and `reasonCode` (when Cognito
 //! sent one). Client-correctable errors carry Cognito's message; server-side

@@ -4,6 +4,14 @@
 //! type of `COGNITO_TYPES` has no row, or when the service can answer
 //! something no row documents.
 //!
+//! The reasons are also the enum `ErrorReason` of
+//! `proto/cognito/verify/v1/error_reason.proto`; the second test holds it to
+//! the same answers and to the table's reason column: it fails when the
+//! service can send a reason the enum lacks (but those it derives from a
+//! Cognito type it does not know), when the enum lists one it never sends,
+//! or when a value's comment names other gRPC codes, or says otherwise about
+//! RetryInfo or the domain, than the service answers.
+//!
 //! What it reads: the tables whose second column is "gRPC code". In the
 //! first, each row names one Cognito error type in backticks in its first
 //! column; in both, the second column is one code name, the third holds
@@ -11,13 +19,17 @@
 //! `QuotaFailure` and `BadRequest` exactly when the status carries them
 //! ("no RetryInfo" says it does not).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::*;
 use crate::{
     error::FieldViolation,
+    proto::ErrorReason,
     rpc::{code_name, Operation},
 };
 
 const ERRORS_MD: &str = include_str!("../../docs/errors.md");
+const ERROR_REASON_PROTO: &str = include_str!("../../proto/cognito/verify/v1/error_reason.proto");
 const DETAILS: [&str; 3] = ["RetryInfo", "QuotaFailure", "BadRequest"];
 
 /// One row: its line in the file, its first column, and what it says the
@@ -62,14 +74,7 @@ fn documented() -> (Vec<Row>, Vec<Row>) {
             let [reason] = backticked(reason)[..] else {
                 panic!("{at}: the reason column must hold exactly one `REASON`");
             };
-            // Named, and not as "no RetryInfo".
-            let named = |word: &str| {
-                details.match_indices(word).any(|(at, _)| {
-                    let before = details[..at].trim_end();
-                    before != "no" && !before.ends_with(" no")
-                })
-            };
-            let answer = written(code, reason, DETAILS.map(named));
+            let answer = written(code, reason, DETAILS.map(|word| names(details, word)));
             let (line, what) = (i + 1, cells[0].to_owned());
             rows.push(Row { line, what, answer });
         }
@@ -79,6 +84,14 @@ fn documented() -> (Vec<Row>, Vec<Row>) {
     (cognito, service)
 }
 
+/// Whether `text` names `word` other than after "no" (as in "no RetryInfo").
+fn names(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].trim_end();
+        before != "no" && !before.ends_with(" no")
+    })
+}
+
 /// A row's Cognito error type: the first backticked word of its first cell.
 fn type_of(row: &Row) -> &str {
     let types = backticked(&row.what);
@@ -86,9 +99,26 @@ fn type_of(row: &Row) -> &str {
     first.unwrap_or_else(|| panic!("docs/errors.md:{}: no `Type` in the first column", row.line))
 }
 
+/// The status the mapping answers for `kind`.
+fn status_of(kind: ErrorKind) -> Status {
+    Status::from(Error::new(Operation::VerifyUserAttribute, kind))
+}
+
+/// A code as the table writes it: `InvalidArgument` → `INVALID_ARGUMENT`.
+fn code_upper(code: Code) -> String {
+    let mut upper = String::new();
+    for c in code_name(code).chars() {
+        if c.is_ascii_uppercase() && !upper.is_empty() {
+            upper.push('_');
+        }
+        upper.push(c.to_ascii_uppercase());
+    }
+    upper
+}
+
 /// What the mapping answers for `kind`, written as the table writes it.
 fn answer(kind: ErrorKind) -> String {
-    let status = Status::from(Error::new(Operation::VerifyUserAttribute, kind));
+    let status = status_of(kind);
     let d = status.get_error_details();
     let retry_info = d.retry_info().is_some();
     let has = [
@@ -96,15 +126,8 @@ fn answer(kind: ErrorKind) -> String {
         d.quota_failure().is_some(),
         d.bad_request().is_some(),
     ];
-    let mut code = String::new(); // InvalidArgument → INVALID_ARGUMENT
-    for c in code_name(status.code()).chars() {
-        if c.is_ascii_uppercase() && !code.is_empty() {
-            code.push('_');
-        }
-        code.push(c.to_ascii_uppercase());
-    }
     let info = d.error_info().expect("every status has an ErrorInfo");
-    written(&code, &info.reason, has)
+    written(&code_upper(status.code()), &info.reason, has)
 }
 
 fn cognito_error(ty: &str) -> ErrorKind {
@@ -242,5 +265,202 @@ fn errors_md_is_the_status_mapping() {
     assert!(
         problems.is_empty(),
         "docs/errors.md and status.rs disagree:\n{problems}"
+    );
+}
+
+/// The values of `enum ErrorReason` in `error_reason.proto`, each with its
+/// leading comment in one line (a comment followed by a blank line belongs
+/// to no value).
+fn enum_values() -> Vec<(&'static str, String)> {
+    let (mut values, mut comment) = (Vec::new(), Vec::new());
+    for line in ERROR_REASON_PROTO.lines().map(str::trim) {
+        if let Some(text) = line.strip_prefix("//") {
+            comment.push(text.trim());
+            continue;
+        }
+        let name = line.split_once(" = ").map(|(name, _)| name);
+        let upper = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_';
+        if let Some(name) = name.filter(|name| !name.is_empty() && name.chars().all(upper)) {
+            values.push((name, comment.join(" ")));
+        }
+        comment.clear();
+    }
+    values
+}
+
+/// The text of `comment` after `label`, up to `next` (or to its end).
+fn labelled<'a>(comment: &'a str, label: &str, next: Option<&str>) -> Option<&'a str> {
+    let (_, rest) = comment.split_once(label)?;
+    let text = match next {
+        Some(next) => rest.split_once(next)?.0,
+        None => rest,
+    };
+    Some(text.trim())
+}
+
+/// What a status says, for the enum: its code, `ErrorInfo` reason, domain
+/// and `awsErrorCode`, and whether it carries RetryInfo.
+struct Said {
+    code: String,
+    reason: String,
+    domain: String,
+    retry_info: bool,
+    aws_error_code: Option<String>,
+}
+
+/// What the mapping's status for `kind` says.
+fn said(kind: ErrorKind) -> Said {
+    let status = status_of(kind);
+    let d = status.get_error_details();
+    let info = d.error_info().expect("every status has an ErrorInfo");
+    Said {
+        code: code_upper(status.code()),
+        reason: info.reason.clone(),
+        domain: info.domain.clone(),
+        retry_info: d.retry_info().is_some(),
+        aws_error_code: info.metadata.get("awsErrorCode").cloned(),
+    }
+}
+
+#[test]
+fn the_error_reason_enum_lists_every_reason_sent() {
+    let mut problems = Vec::new();
+    let values = enum_values();
+    let unspecified = ErrorReason::Unspecified.as_str_name();
+    if values.first().map(|(name, _)| *name) != Some(unspecified) {
+        problems.push(format!("the first value is not {unspecified}"));
+    }
+    for (name, _) in &values {
+        if ErrorReason::from_str_name(name).is_none() {
+            problems.push(format!("{name}: in the proto, not in the generated enum"));
+        }
+    }
+    let listed = |r: &str| r != unspecified && ErrorReason::from_str_name(r).is_some();
+
+    // Every answer: each kind of the service's own (each token rejection and
+    // each limit included), each type of COGNITO_TYPES, and types this build
+    // does not know (the table's, and more), with a reason of their own or
+    // without.
+    let (cognito, service) = documented();
+    let is_known = |ty: &str| COGNITO_TYPES.iter().any(|(known, _)| *known == ty);
+    let mut unknown: Vec<&str> = cognito.iter().map(type_of).collect();
+    unknown.retain(|ty| !is_known(ty));
+    unknown.extend(["SomethingNew2Exception", "Exception", "XException"]);
+    let mut samples: Vec<(String, Option<&str>, ErrorKind)> = service_samples()
+        .into_iter()
+        .map(|kind| (format!("{kind:?}"), None, kind))
+        .collect();
+    for ty in COGNITO_TYPES.iter().map(|(ty, _)| *ty).chain(unknown) {
+        samples.push((format!("Cognito's {ty}"), Some(ty), cognito_error(ty)));
+    }
+    let mut answered: BTreeMap<String, Vec<Said>> = BTreeMap::new();
+    for (what, ty, kind) in samples {
+        let got = said(kind);
+        match ty.filter(|ty| !is_known(ty)) {
+            // The one family the enum cannot list: a reason derived from the
+            // type's name, answered UNKNOWN in Cognito's domain, the type
+            // kept in `awsErrorCode`.
+            Some(ty) => {
+                let expected = (reason_for(ty), "UNKNOWN", COGNITO_DOMAIN, Some(ty));
+                let got = (
+                    got.reason.clone(),
+                    got.code.as_str(),
+                    got.domain.as_str(),
+                    got.aws_error_code.as_deref(),
+                );
+                if got != expected {
+                    problems.push(format!("{what}: answered {got:?}, not {expected:?}"));
+                }
+            }
+            None if !listed(&got.reason) => problems.push(format!(
+                "status.rs answers {} for {what}, and ErrorReason lacks it",
+                got.reason
+            )),
+            None => {}
+        }
+        answered.entry(got.reason.clone()).or_default().push(got);
+    }
+
+    // Every value is answered, and its comment says what the service answers.
+    let code_names: BTreeSet<String> = (0..=16).map(|n| code_upper(Code::from_i32(n))).collect();
+    for (name, comment) in values.iter().filter(|(name, _)| *name != unspecified) {
+        let Some(answers) = answered.get(*name) else {
+            problems.push(format!(
+                "ErrorReason lists {name}, which status.rs never answers"
+            ));
+            continue;
+        };
+        let (Some(code), Some(retry), Some(caller)) = (
+            labelled(comment, "gRPC code:", Some("Retry:")),
+            labelled(comment, "Retry:", Some("Caller:")),
+            labelled(comment, "Caller:", None),
+        ) else {
+            problems.push(format!(
+                "{name}: its comment needs `gRPC code:`, `Retry:` and `Caller:`, in this order"
+            ));
+            continue;
+        };
+        let words = code.split(|c: char| !(c.is_ascii_uppercase() || c == '_'));
+        let says: BTreeSet<&str> = words.filter(|w| code_names.contains(*w)).collect();
+        let codes: BTreeSet<&str> = answers.iter().map(|a| a.code.as_str()).collect();
+        if says != codes {
+            problems.push(format!(
+                "{name}: its comment says gRPC code {says:?}, status.rs answers {codes:?}"
+            ));
+        }
+        let retry_info = names(retry, "RetryInfo");
+        if answers.iter().any(|a| a.retry_info != retry_info) {
+            let says = if retry_info {
+                "RetryInfo"
+            } else {
+                "no RetryInfo"
+            };
+            problems.push(format!(
+                "{name}: its comment says {says}, status.rs answers otherwise"
+            ));
+        }
+        if caller.is_empty() {
+            problems.push(format!("{name}: its comment says nothing after `Caller:`"));
+        }
+        let from_cognito = comment.starts_with("Cognito:");
+        let domain = if from_cognito {
+            COGNITO_DOMAIN
+        } else {
+            SERVICE_DOMAIN
+        };
+        if answers.iter().any(|a| a.domain != domain) {
+            problems.push(format!(
+                "{name}: its comment says domain {domain}, status.rs answers another"
+            ));
+        }
+    }
+
+    // The table's reason column names the same reasons, but for the
+    // examples of types this build does not know.
+    let reason = |row: &Row| row.answer.split(' ').nth(1).unwrap_or_default().to_owned();
+    let rows = cognito.iter().filter(|row| is_known(type_of(row)));
+    for row in rows.chain(&service).filter(|row| !listed(&reason(row))) {
+        let (line, reason) = (row.line, reason(row));
+        problems.push(format!(
+            "docs/errors.md:{line}: {reason} is not in ErrorReason"
+        ));
+    }
+    for (name, _) in values.iter().filter(|(name, _)| *name != unspecified) {
+        if !cognito
+            .iter()
+            .chain(&service)
+            .any(|row| reason(row) == *name)
+        {
+            problems.push(format!(
+                "ErrorReason lists {name}, without a row in docs/errors.md"
+            ));
+        }
+    }
+
+    let problems = problems.join("\n");
+    assert!(
+        problems.is_empty(),
+        "ErrorReason (proto/cognito/verify/v1/error_reason.proto), status.rs and \
+         docs/errors.md disagree:\n{problems}"
     );
 }

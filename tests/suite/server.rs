@@ -108,6 +108,30 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
         panic!("not a file descriptor")
     };
     assert!(!files.file_descriptor_proto.is_empty());
+
+    // The reasons' enum is served too, from its own file.
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "cognito.verify.v1.ErrorReason".to_owned(),
+            ),
+        ),
+    };
+    let mut stream =
+        v1::server_reflection_client::ServerReflectionClient::new(facade.channel().await)
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+    let Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        stream.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("ErrorReason is not served")
+    };
+    let name = b"cognito/verify/v1/error_reason.proto";
+    let names_it = |file: &Vec<u8>| file.windows(name.len()).any(|w| w == name);
+    assert!(files.file_descriptor_proto.iter().any(names_it));
     facade.shutdown().await;
 }
 
