@@ -46,7 +46,8 @@ mod tls;
 mod transport;
 
 // The contract: the generated messages, client and server of
-// `proto/cognito/verify/v1/verification.proto`.
+// `proto/cognito/verify/v1/` (the service, and `ErrorReason`: every
+// `ErrorInfo.reason` it sends).
 pub mod proto;
 
 // What the binary (src/main.rs) runs: the command line, the server, the
