@@ -1,0 +1,106 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    CODE_MISMATCH: _ClassVar[ErrorReason]
+    INVALID_PARAMETER: _ClassVar[ErrorReason]
+    EXPIRED_CODE: _ClassVar[ErrorReason]
+    USER_NOT_CONFIRMED: _ClassVar[ErrorReason]
+    PASSWORD_RESET_REQUIRED: _ClassVar[ErrorReason]
+    OPERATION_NOT_ENABLED: _ClassVar[ErrorReason]
+    USER_LAMBDA_VALIDATION: _ClassVar[ErrorReason]
+    NOT_AUTHORIZED: _ClassVar[ErrorReason]
+    FORBIDDEN: _ClassVar[ErrorReason]
+    USER_NOT_FOUND: _ClassVar[ErrorReason]
+    RESOURCE_NOT_FOUND: _ClassVar[ErrorReason]
+    ALIAS_EXISTS: _ClassVar[ErrorReason]
+    TOO_MANY_REQUESTS: _ClassVar[ErrorReason]
+    LIMIT_EXCEEDED: _ClassVar[ErrorReason]
+    CODE_DELIVERY_FAILURE: _ClassVar[ErrorReason]
+    UNEXPECTED_LAMBDA: _ClassVar[ErrorReason]
+    INTERNAL_ERROR: _ClassVar[ErrorReason]
+    INVALID_SMS_ROLE_ACCESS_POLICY: _ClassVar[ErrorReason]
+    INVALID_SMS_ROLE_TRUST_RELATIONSHIP: _ClassVar[ErrorReason]
+    INVALID_EMAIL_ROLE_ACCESS_POLICY: _ClassVar[ErrorReason]
+    INVALID_LAMBDA_RESPONSE: _ClassVar[ErrorReason]
+    UNKNOWN_COGNITO_ERROR: _ClassVar[ErrorReason]
+    INVALID_FIELD: _ClassVar[ErrorReason]
+    MISSING_ACCESS_TOKEN: _ClassVar[ErrorReason]
+    MALFORMED_TOKEN: _ClassVar[ErrorReason]
+    NOT_AN_ACCESS_TOKEN: _ClassVar[ErrorReason]
+    ISSUER_NOT_ALLOWED: _ClassVar[ErrorReason]
+    MISSING_SCOPE: _ClassVar[ErrorReason]
+    TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    BAD_SIGNATURE: _ClassVar[ErrorReason]
+    UNKNOWN_USER_POOL: _ClassVar[ErrorReason]
+    SIGNING_KEYS_UNAVAILABLE: _ClassVar[ErrorReason]
+    REQUEST_IN_PROGRESS: _ClassVar[ErrorReason]
+    LIMITS_UNAVAILABLE: _ClassVar[ErrorReason]
+    SEND_COOLDOWN: _ClassVar[ErrorReason]
+    USER_SEND_QUOTA: _ClassVar[ErrorReason]
+    USER_VERIFY_QUOTA: _ClassVar[ErrorReason]
+    CALLER_RATE_LIMITED: _ClassVar[ErrorReason]
+    RATE_LIMITED: _ClassVar[ErrorReason]
+    CALLER_NOT_ALLOWED: _ClassVar[ErrorReason]
+    OVERLOADED: _ClassVar[ErrorReason]
+    MESSAGE_TOO_LARGE: _ClassVar[ErrorReason]
+    REQUEST_READ_TIMEOUT: _ClassVar[ErrorReason]
+    DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    COGNITO_UNREACHABLE: _ClassVar[ErrorReason]
+    COGNITO_TIMEOUT: _ClassVar[ErrorReason]
+    UNPARSEABLE_RESPONSE: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+CODE_MISMATCH: ErrorReason
+INVALID_PARAMETER: ErrorReason
+EXPIRED_CODE: ErrorReason
+USER_NOT_CONFIRMED: ErrorReason
+PASSWORD_RESET_REQUIRED: ErrorReason
+OPERATION_NOT_ENABLED: ErrorReason
+USER_LAMBDA_VALIDATION: ErrorReason
+NOT_AUTHORIZED: ErrorReason
+FORBIDDEN: ErrorReason
+USER_NOT_FOUND: ErrorReason
+RESOURCE_NOT_FOUND: ErrorReason
+ALIAS_EXISTS: ErrorReason
+TOO_MANY_REQUESTS: ErrorReason
+LIMIT_EXCEEDED: ErrorReason
+CODE_DELIVERY_FAILURE: ErrorReason
+UNEXPECTED_LAMBDA: ErrorReason
+INTERNAL_ERROR: ErrorReason
+INVALID_SMS_ROLE_ACCESS_POLICY: ErrorReason
+INVALID_SMS_ROLE_TRUST_RELATIONSHIP: ErrorReason
+INVALID_EMAIL_ROLE_ACCESS_POLICY: ErrorReason
+INVALID_LAMBDA_RESPONSE: ErrorReason
+UNKNOWN_COGNITO_ERROR: ErrorReason
+INVALID_FIELD: ErrorReason
+MISSING_ACCESS_TOKEN: ErrorReason
+MALFORMED_TOKEN: ErrorReason
+NOT_AN_ACCESS_TOKEN: ErrorReason
+ISSUER_NOT_ALLOWED: ErrorReason
+MISSING_SCOPE: ErrorReason
+TOKEN_EXPIRED: ErrorReason
+BAD_SIGNATURE: ErrorReason
+UNKNOWN_USER_POOL: ErrorReason
+SIGNING_KEYS_UNAVAILABLE: ErrorReason
+REQUEST_IN_PROGRESS: ErrorReason
+LIMITS_UNAVAILABLE: ErrorReason
+SEND_COOLDOWN: ErrorReason
+USER_SEND_QUOTA: ErrorReason
+USER_VERIFY_QUOTA: ErrorReason
+CALLER_RATE_LIMITED: ErrorReason
+RATE_LIMITED: ErrorReason
+CALLER_NOT_ALLOWED: ErrorReason
+OVERLOADED: ErrorReason
+MESSAGE_TOO_LARGE: ErrorReason
+REQUEST_READ_TIMEOUT: ErrorReason
+DEADLINE_EXCEEDED: ErrorReason
+COGNITO_UNREACHABLE: ErrorReason
+COGNITO_TIMEOUT: ErrorReason
+UNPARSEABLE_RESPONSE: ErrorReason
+INTERNAL: ErrorReason
