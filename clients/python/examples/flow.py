@@ -42,6 +42,17 @@ def newest_code(emulator_url: str, username: str) -> str:
     return sorted(messages, key=lambda m: m["sentAt"])[-1]["code"]
 
 
+def attribute_verified(emulator_url: str, token: str) -> bool:
+    # Cognito's GetUser, asked of the dev backend directly.
+    req = urllib.request.Request(
+        emulator_url, data=json.dumps({"AccessToken": token}).encode(), method="POST",
+        headers={"content-type": "application/x-amz-json-1.1",
+                 "x-amz-target": "AWSCognitoIdentityProviderService.GetUser"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        attrs = {a["Name"]: a["Value"] for a in json.load(r)["UserAttributes"]}
+    return attrs.get(f"{ATTRIBUTE}_verified") == "true"
+
+
 def main() -> None:
     addr = os.environ.get("COGNITO_VERIFY_ADDR", "127.0.0.1:50051")
     emulator_url = os.environ.get("COGNITO_VERIFY_EMULATOR_URL", "http://127.0.0.1:9229")
@@ -66,6 +77,8 @@ def main() -> None:
 
         # 3. Verify it.
         client.verify_user_attribute(token, ATTRIBUTE, code)
+        if not attribute_verified(emulator_url, token):
+            fail(f"{ATTRIBUTE}_verified is not true after the verify")
         print(f"3. {ATTRIBUTE} verified")
 
         # 4. Request again at once: refused within the send cooldown.

@@ -143,18 +143,14 @@ class CognitoVerifyError(Exception):
     @classmethod
     def from_rpc_error(cls, e: grpc.RpcError) -> "CognitoVerifyError":
         """Decodes the error a stub raised (``grpc-status-details-bin``)."""
-        status = rpc_status.from_call(e)  # type: ignore[arg-type]
+        code, message = e.code(), e.details() or ""  # type: ignore[attr-defined]
+        try:
+            status = rpc_status.from_call(e)  # type: ignore[arg-type]
+        except ValueError:  # details that contradict the status: ignore them
+            status = None
         if status is None:
-            return cls(code=e.code(), message=e.details() or "")  # type: ignore[attr-defined]
-        return cls.from_status(grpc.StatusCode(_code_by_value(status.code)), status.message,
-                               status.details)
-
-
-def _code_by_value(value: int) -> tuple:
-    for code in grpc.StatusCode:
-        if code.value[0] == value:
-            return code.value
-    return grpc.StatusCode.UNKNOWN.value
+            return cls(code=code, message=message)
+        return cls.from_status(code, status.message, status.details)
 
 
 # Verify is retried only on the statuses the service sends before it calls
