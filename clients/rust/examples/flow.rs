@@ -7,7 +7,7 @@
 //! COGNITO_VERIFY_TOKEN=$TOKEN cargo run -p cognito-verify-client --example flow
 //! ```
 //!
-//! `COGNITO_VERIFY_ADDR` (default `http://127.0.0.1:50051`) and
+//! `COGNITO_VERIFY_ADDR` (default `127.0.0.1:50051`) and
 //! `COGNITO_VERIFY_EMULATOR_URL` (default `http://127.0.0.1:9229`) point
 //! elsewhere. Exits non-zero, saying why, if any step does not do what it says.
 
@@ -35,7 +35,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Failure> {
-    let addr = env::var("COGNITO_VERIFY_ADDR").unwrap_or_else(|_| "http://127.0.0.1:50051".into());
+    let addr = env::var("COGNITO_VERIFY_ADDR").unwrap_or_else(|_| "127.0.0.1:50051".into());
     let emulator =
         env::var("COGNITO_VERIFY_EMULATOR_URL").unwrap_or_else(|_| "http://127.0.0.1:9229".into());
     let token = env::var("COGNITO_VERIFY_TOKEN").map_err(|_| {

@@ -329,7 +329,7 @@ pub struct ClientBuilder {
 
 impl ClientBuilder {
     /// The CA certificate (PEM) that signed the service's certificate: turns
-    /// TLS on (use an `https://` address).
+    /// TLS on (with `host:port`, or an `https://` address).
     pub fn ca_file(mut self, path: impl AsRef<Path>) -> Self {
         self.ca = Some(path.as_ref().to_owned());
         self
@@ -361,8 +361,20 @@ impl ClientBuilder {
         self
     }
 
+    /// The address as a URI: `host:port` (as `cognito-verify dev` prints it
+    /// and grpcurl takes it) gets `https://` with TLS on, `http://` without.
+    fn uri(&self) -> String {
+        if self.addr.contains("://") {
+            self.addr.clone()
+        } else if self.ca.is_some() {
+            format!("https://{}", self.addr)
+        } else {
+            format!("http://{}", self.addr)
+        }
+    }
+
     fn endpoint(&self) -> Result<Endpoint, Error> {
-        let mut endpoint = Endpoint::from_shared(self.addr.clone())
+        let mut endpoint = Endpoint::from_shared(self.uri())
             .map_err(|e| Error::config(format!("address {:?}: {e}", self.addr)))?
             .connect_timeout(self.timeout);
         if self.ca.is_none() && self.identity.is_some() {
@@ -528,8 +540,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// A builder for the service at `addr` (`http://host:port` for plaintext,
-    /// `https://host:port` with [`ClientBuilder::ca_file`] for TLS).
+    /// A builder for the service at `addr`: `host:port`, or a URI
+    /// (`http://host:port` for plaintext, `https://host:port` with
+    /// [`ClientBuilder::ca_file`] for TLS).
     pub fn builder(addr: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             addr: addr.into(),

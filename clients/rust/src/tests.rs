@@ -188,3 +188,21 @@ fn config_errors_are_reported() {
         .expect_err("identity without CA");
     assert_eq!(e.kind(), ErrorKind::Config);
 }
+
+#[test]
+fn a_bare_address_gets_the_scheme_of_its_transport() {
+    assert_eq!(
+        Client::builder("127.0.0.1:50051").uri(),
+        "http://127.0.0.1:50051"
+    );
+    assert_eq!(
+        Client::builder("verify.internal:443")
+            .ca_file("ca.pem")
+            .uri(),
+        "https://verify.internal:443"
+    );
+    assert_eq!(
+        Client::builder("http://[::1]:50051").uri(),
+        "http://[::1]:50051"
+    );
+}
