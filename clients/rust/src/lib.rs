@@ -276,17 +276,15 @@ impl std::error::Error for Error {
     }
 }
 
-/// The reasons a VerifyUserAttribute may be retried on: each is decided
-/// before Cognito is called (so no code was consumed), or is Cognito asking to
-/// slow down before it did anything (docs/errors.md).
-const VERIFY_RETRY_REASONS: [ErrorReason; 7] = [
+/// The reasons a VerifyUserAttribute may be retried on: each is decided by
+/// the service before Cognito is called, so nothing was done and no code was
+/// consumed (docs/errors.md). The same list as the Python client's.
+const VERIFY_RETRY_REASONS: [ErrorReason; 5] = [
     ErrorReason::Overloaded,
     ErrorReason::RateLimited,
-    ErrorReason::CallerRateLimited,
     ErrorReason::UserVerifyQuota,
     ErrorReason::SigningKeysUnavailable,
     ErrorReason::LimitsUnavailable,
-    ErrorReason::TooManyRequests,
 ];
 
 /// Which call, for the retry policy.

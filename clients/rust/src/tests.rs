@@ -128,17 +128,21 @@ fn a_verify_is_retried_only_on_reasons_decided_before_cognito() {
     for reason in [
         "OVERLOADED",
         "RATE_LIMITED",
-        "CALLER_RATE_LIMITED",
         "USER_VERIFY_QUOTA",
         "SIGNING_KEYS_UNAVAILABLE",
         "LIMITS_UNAVAILABLE",
-        "TOO_MANY_REQUESTS",
     ] {
         let e = Error::from(status(Code::ResourceExhausted, reason, Some(wait)));
         assert_eq!(retry_delay(Rpc::Verify, &e), Some(wait), "{reason}");
     }
-    // RetryInfo with a reason this client cannot place, or none: not retried.
-    for reason in ["BRAND_NEW", "REQUEST_IN_PROGRESS"] {
+    // RetryInfo with a reason this client cannot place, one only a send
+    // gets, or Cognito's own throttling (Cognito was called): not retried.
+    for reason in [
+        "BRAND_NEW",
+        "REQUEST_IN_PROGRESS",
+        "CALLER_RATE_LIMITED",
+        "TOO_MANY_REQUESTS",
+    ] {
         let e = Error::from(status(Code::Aborted, reason, Some(wait)));
         assert_eq!(retry_delay(Rpc::Verify, &e), None, "{reason}");
     }
