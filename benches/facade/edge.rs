@@ -180,18 +180,10 @@ async fn flood(addr: &str, declared: u32, sent: usize) -> Flood {
     let mut senders = Vec::new();
     let mut answers = Vec::new();
     for i in 0..300 {
-        let stream = conns[i % 3].stream(h2raw::SEND_PATH, &[]).await;
-        answers.push(stream.answer);
-        let (mut body, data) = (stream.body, data.clone());
-        senders.push(tokio::spawn(async move {
-            if h2raw::send(&mut body, h2raw::prefix(declared))
-                .await
-                .is_ok()
-            {
-                let _ = h2raw::send(&mut body, data).await;
-            }
-            body
-        }));
+        let (answer, sender) =
+            h2raw::unfinished(&mut conns[i % 3], h2raw::SEND_PATH, declared, data.clone()).await;
+        answers.push(answer);
+        senders.push(sender);
     }
     let mut bodies = Vec::new();
     for sender in senders {

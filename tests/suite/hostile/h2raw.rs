@@ -171,3 +171,24 @@ pub async fn send(body: &mut SendStream<Bytes>, mut data: Bytes) -> Result<(), h
     }
     Ok(())
 }
+
+/// Opens a stream to `path` on `conn` that declares a message of `declared`
+/// bytes, sends `data` of it (as far as the server lets it) and never ends:
+/// the answer, and the task that hands back the still-open body once it has
+/// sent what it could.
+pub async fn unfinished(
+    conn: &mut Conn,
+    path: &str,
+    declared: u32,
+    data: Bytes,
+) -> (JoinHandle<Outcome>, JoinHandle<SendStream<Bytes>>) {
+    let Stream { mut body, answer } = conn.stream(path, &[]).await;
+    let sender = tokio::spawn(async move {
+        // Until the server answers and resets the stream, if it does.
+        if send(&mut body, prefix(declared)).await.is_ok() {
+            let _ = send(&mut body, data).await;
+        }
+        body
+    });
+    (answer, sender)
+}

@@ -39,19 +39,15 @@ pub async fn unfinished(addr: SocketAddr, declared: u32, sent: usize) -> Flood {
     let mut answers = Vec::new();
     let mut senders = Vec::new();
     for i in 0..STREAMS {
-        let stream = conns[i % CONNECTIONS].stream(SEND_PATH, &[]).await;
-        answers.push(stream.answer);
-        let (mut body, data) = (stream.body, data.clone());
-        senders.push(tokio::spawn(async move {
-            // Until the server answers and resets the stream, if it does.
-            if h2raw::send(&mut body, h2raw::prefix(declared))
-                .await
-                .is_ok()
-            {
-                let _ = h2raw::send(&mut body, data).await;
-            }
-            body
-        }));
+        let (answer, sender) = h2raw::unfinished(
+            &mut conns[i % CONNECTIONS],
+            SEND_PATH,
+            declared,
+            data.clone(),
+        )
+        .await;
+        answers.push(answer);
+        senders.push(sender);
     }
     let mut bodies = Vec::new();
     for sender in senders {
