@@ -5,6 +5,7 @@
 
 mod connections;
 mod limits;
+mod sms;
 mod telemetry;
 mod tls;
 
@@ -14,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use connections::{ConnectionConfig, Listen};
 pub use limits::{LimitFlags, RedisFailureMode, Switch, TokenFlags};
+pub use sms::{SmsCountryMode, SmsFlags};
 pub use telemetry::{AuditLog, TelemetryConfig, TracesExporter, TracesSampler};
 pub use tls::TlsConfig;
 
@@ -232,6 +234,10 @@ pub struct ServeConfig {
     /// The limits and the idempotency window.
     #[command(flatten)]
     pub limits: LimitFlags,
+
+    /// The SMS guard.
+    #[command(flatten)]
+    pub sms: SmsFlags,
 
     /// Verification RPCs handled at once; excess is shed with RESOURCE_EXHAUSTED.
     #[arg(long, env = "COGNITO_VERIFY_MAX_CONCURRENT_RPCS", default_value_t = 1_024, value_parser = clap::value_parser!(u32).range(1..))]
