@@ -110,6 +110,18 @@ pub struct DevConfig {
     #[arg(long, env = "COGNITO_VERIFY_DEV_TOKEN_TTL_SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub demo_token_ttl_secs: u64,
 
+    /// Countries the dev service sends SMS codes to (its
+    /// `--sms-allow-country`): the demo user's number is in the US, the demo
+    /// pool's other users' are not, so a code to theirs is refused.
+    #[arg(
+        long = "sms-allow-country",
+        env = "COGNITO_VERIFY_DEV_SMS_ALLOW_COUNTRY",
+        value_name = "COUNTRY",
+        value_delimiter = ',',
+        default_value = "US"
+    )]
+    pub sms_allow_country: Vec<String>,
+
     /// Backend options.
     #[command(flatten)]
     pub backend: BackendOptions,
@@ -130,6 +142,7 @@ impl DevConfig {
     ) -> Result<ServeConfig, clap::Error> {
         let listen = self.listen.to_string();
         let pools = pools.join(",");
+        let countries = self.sms_allow_country.join(",");
         let argv = [
             "cognito-verify",
             "serve",
@@ -145,6 +158,8 @@ impl DevConfig {
             "off",
             "--user-pool",
             &pools,
+            "--sms-allow-country",
+            &countries,
         ];
         let Command::Serve(mut config) = Cli::try_parse_from(argv)?.command else {
             unreachable!("parsed a serve command line")

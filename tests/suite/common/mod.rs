@@ -27,7 +27,7 @@ pub mod redis;
 pub mod requests;
 pub mod stack;
 
-pub use requests::{send_request, verify_request};
+pub use requests::{send_request, status_request, verify_request};
 
 /// A send of a code for `email` with `token` and `request_id`: repeats of
 /// it within the idempotency window make one call to Cognito. (Not in
