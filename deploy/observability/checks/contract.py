@@ -111,9 +111,9 @@ PATTERNS = {
     # phone-number library places in no country): bounded by its regions.
     "country": re.compile(r"^([A-Z]{2}|unknown)$"),
 }
-# Why the SMS guard refuses a send (its ErrorInfo reasons, upper case as
-# they are): cognito_verify_sms_refusals_total by country, and
-# cognito_verify_rejected_total with the other refusals.
+# Why the SMS guard refuses a send: its ErrorInfo reasons, upper case as
+# they are, in cognito_verify_sms_refusals_total (by country); lower case,
+# as every reason there, in cognito_verify_rejected_total.
 SMS_REASONS = {"SMS_COUNTRY_NOT_ALLOWED", "SMS_DAILY_LIMIT", "SMS_PREFIX_LIMIT"}
 # Why the service refuses a call itself (cognito_verify_rejected_total):
 # the reasons of this build. A scrape may hold others (a later build's: the
@@ -126,7 +126,7 @@ REJECTION_REASONS = {
     "missing_scope", "issuer_not_allowed", "bad_signature", "limits_unavailable",
     "request_in_progress", "unknown_user_pool", "keys_unavailable", "message_too_large",
     "request_buffer_full", "request_read_timeout",
-} | SMS_REASONS  # fmt: skip
+} | {reason.lower() for reason in SMS_REASONS}  # fmt: skip
 # A label whose values are a closed set of its own in one family, instead
 # of the label's values in general (VALUES, PATTERNS).
 FAMILY_VALUES = {

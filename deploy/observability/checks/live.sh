@@ -76,6 +76,8 @@ out=$(call VerifyUserAttribute '{"access_token":"'"$token"'","attribute_name":"p
 out=$(call GetUserAttributeVerificationCode '{"access_token":"'"$token"'","attribute_name":"email"}') ||
   fail "GetUserAttributeVerificationCode email: $out"
 grep -q DELIVERY_MEDIUM_EMAIL <<<"$out" || fail "unexpected response: $out"
+out=$(call GetVerificationStatus '{"access_token":"'"$token"'"}') || fail "GetVerificationStatus: $out"
+grep -q '"verified": true' <<<"$out" || fail "the verified phone number is not in the status: $out"
 if out=$(call VerifyUserAttribute '{"attribute_name":"email","code":"1"}'); then
   fail "a call without a token succeeded"
 fi

@@ -16,11 +16,17 @@ _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?')
 #   VerifyUserAttribute: a wrong code (Cognito's CodeMismatchException), the
 #   right code (OK, phone_number verified), no token (refused:
 #   missing_token), a code with a space (refused: invalid_request);
+#   GetVerificationStatus: OK;
 #   health and reflection calls, which are not counted. The SMS went to the
 #   demo user's +1 206 number (US), under a daily limit of 100 and no Redis:
-#   this replica counted it.
+#   this replica counted it. Cognito's GetUser was called three times: for
+#   the number before the SMS (the guard), for its country after it was
+#   verified, and for the status.
 GET, VERIFY = "GetUserAttributeVerificationCode", "VerifyUserAttribute"
+STATUS = "GetVerificationStatus"
 EXPECTED = [
+    ("grpc_server_handled_total", {"grpc_method": STATUS, "grpc_code": "OK"}, 1),
+    ("cognito_verify_cognito_requests_total", {"operation": "GetUser", "outcome": "ok"}, 3),
     ("grpc_server_started_total", {"grpc_method": GET}, 2),
     ("grpc_server_started_total", {"grpc_method": VERIFY}, 4),
     ("grpc_server_handled_total", {"grpc_method": GET, "grpc_code": "OK"}, 2),

@@ -117,10 +117,10 @@ RULE_MUTATIONS = [
         "a misspelt SMS guard reason (the page would never fire)",
         lambda d: _first_alert(d, "CognitoVerifySmsDailyLimitReached").update(
             expr=_first_alert(d, "CognitoVerifySmsDailyLimitReached")["expr"].replace(
-                "SMS_DAILY_LIMIT", "SMS_DAILY_LIMITS"
+                "sms_daily_limit", "sms_daily_limits"
             )
         ),
-        "reason='SMS_DAILY_LIMITS' is not a rejection reason",
+        "reason='sms_daily_limits' is not a rejection reason",
     ),
     (
         "a label the metric does not have",
@@ -351,8 +351,8 @@ SCRAPE_MUTATIONS = [
     ),
     (
         "an SMS guard reason's rejection series created late, not at start",
-        lambda t: re.sub(r'(?m)^cognito_verify_rejected_total\{reason="SMS_DAILY_LIMIT"\}.*\n', "", t),
-        "no series for reason SMS_DAILY_LIMIT",
+        lambda t: re.sub(r'(?m)^cognito_verify_rejected_total\{reason="sms_daily_limit"\}.*\n', "", t),
+        "no series for reason sms_daily_limit",
     ),
     (
         "the daily SMS limit's gauge missing",
