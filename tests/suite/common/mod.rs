@@ -65,6 +65,14 @@ impl Reply {
         }
     }
 
+    /// GetUser's answer for a user with a US phone number: what a code for
+    /// `phone_number` asks first (the SMS guard needs the number).
+    pub fn user_with_phone() -> Self {
+        Self::ok(serde_json::json!({"Username": "u", "UserAttributes": [
+            {"Name": "phone_number", "Value": "+12065550100"},
+            {"Name": "phone_number_verified", "Value": "false"}]}))
+    }
+
     /// An error exactly as the real service sends it: HTTP 400 (500 for
     /// InternalErrorException), `x-amzn-ErrorType: <Type>:`, a request id and
     /// `{"__type","message"}`.
