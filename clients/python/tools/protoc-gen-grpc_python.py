@@ -17,6 +17,11 @@ from grpc_tools import protoc
 def main() -> None:
     req = plugin_pb2.CodeGeneratorRequest.FromString(sys.stdin.buffer.read())
     resp = plugin_pb2.CodeGeneratorResponse()
+    # grpc_python handles proto3 `optional` (grpcio-tools' protoc refuses
+    # such a file to a generator that does not): say so, or buf warns about
+    # any such file in its input (google/rpc/error_details.proto, there for
+    # the TypeScript client) even when `types:` keeps it from this plugin.
+    resp.supported_features = plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
     with tempfile.TemporaryDirectory() as tmp:
         fds = descriptor_pb2.FileDescriptorSet(file=req.proto_file)
         fds_path = os.path.join(tmp, "in.binpb")
