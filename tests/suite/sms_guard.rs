@@ -94,12 +94,20 @@ async fn a_refused_country_costs_no_send_and_email_still_goes() {
         .unwrap()
         .into_inner();
     let phone = &status.attributes[1];
-    assert_eq!((phone.country.as_str(), phone.send_blocked_by().as_str_name()), ("GB", "SMS_COUNTRY_NOT_ALLOWED"));
+    assert_eq!(
+        (
+            phone.country.as_str(),
+            phone.send_blocked_by().as_str_name()
+        ),
+        ("GB", "SMS_COUNTRY_NOT_ALLOWED")
+    );
 
     // Email is not the guard's business; an allowed country is sent.
     send(&mut client, &gb, "email").await.expect("email goes");
     let demo = stack.sign_in().await;
-    send(&mut client, &demo, "phone_number").await.expect("US goes");
+    send(&mut client, &demo, "phone_number")
+        .await
+        .expect("US goes");
     assert_eq!(stack.calls_of(SEND).await, 2);
 }
 
@@ -114,7 +122,9 @@ async fn monitor_mode_sends_and_counts() {
         metrics().sms_count("monitored", "IN"),
         metrics().sms_count("sent", "IN"),
     );
-    send(&mut client, &india, "phone_number").await.expect("sent in monitor mode");
+    send(&mut client, &india, "phone_number")
+        .await
+        .expect("sent in monitor mode");
     assert_eq!(stack.calls_of(SEND).await, 1);
     assert_eq!(
         (
@@ -133,7 +143,9 @@ async fn the_prefix_limit_holds() {
     let mut client = stack.facade.client().await;
     for i in 0..2 {
         let token = sign_in(&sdk, &format!("uk-{i}"), DEMO_PASSWORD).await;
-        send(&mut client, &token, "phone_number").await.expect("within the prefix's limit");
+        send(&mut client, &token, "phone_number")
+            .await
+            .expect("within the prefix's limit");
     }
     // A third number of the same range: refused, though its user never sent.
     let third = sign_in(&sdk, "uk-2", DEMO_PASSWORD).await;
@@ -144,10 +156,15 @@ async fn the_prefix_limit_holds() {
     assert_eq!(quota.violations[0].subject, "sms:prefix");
     // Two an hour: the next slot comes back half an hour after the first.
     let wait = retry_after(&refused);
-    assert!(wait > Duration::from_secs(1790) && wait <= Duration::from_secs(1800), "{wait:?}");
+    assert!(
+        wait > Duration::from_secs(1790) && wait <= Duration::from_secs(1800),
+        "{wait:?}"
+    );
     // Another range is not affected.
     let other = sign_in(&sdk, "uk-other", DEMO_PASSWORD).await;
-    send(&mut client, &other, "phone_number").await.expect("another prefix");
+    send(&mut client, &other, "phone_number")
+        .await
+        .expect("another prefix");
     assert_eq!(stack.calls_of(SEND).await, 3);
 }
 
@@ -201,7 +218,9 @@ async fn two_replicas_on_one_redis_share_the_daily_limit_exactly() {
     assert_eq!(stack.calls_of(SEND).await, 3);
     // Email is not affected.
     let mut client = Client::new(replicas[1].channel().await);
-    send(&mut client, &tokens[0], "email").await.expect("email goes");
+    send(&mut client, &tokens[0], "email")
+        .await
+        .expect("email goes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

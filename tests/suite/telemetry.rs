@@ -552,8 +552,6 @@ async fn a_cancelled_send_is_still_counted_audited_and_logged() {
     let admin = admin_addr(&running).await;
     let before = scrape(&admin).await;
     let mut client = Client::new(running.channel().await);
-    // GetUser first (the SMS guard needs the number), then the send.
-    cognito.push(Reply::user_with_phone());
     cognito.push(
         Reply::ok(json!({"CodeDeliveryDetails": {
             "Destination": "+*******0100", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}}))

@@ -51,14 +51,22 @@ fn next_send_in(a: &AttributeStatus) -> Duration {
 
 /// The whole sequence, on whatever stack `flags` make.
 async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
-    let flags: Vec<&str> = USER_LIMITS.iter().copied().chain(flags.iter().copied()).collect();
+    let flags: Vec<&str> = USER_LIMITS
+        .iter()
+        .copied()
+        .chain(flags.iter().copied())
+        .collect();
     let stack = Stack::with(Seed::demo(), Some("424242"), &flags).await;
     let token = stack.sign_in().await;
     let mut client = stack.facade.client().await;
 
     // Before anything: both present, unverified, sendable, full quotas.
     let before = status(&mut client, &token).await;
-    let names: Vec<&str> = before.attributes.iter().map(|a| a.attribute_name.as_str()).collect();
+    let names: Vec<&str> = before
+        .attributes
+        .iter()
+        .map(|a| a.attribute_name.as_str())
+        .collect();
     assert_eq!(names, ["email", "phone_number"]);
     let email = attribute(&before, "email");
     assert!(email.present && !email.verified, "{email:?}");
@@ -70,7 +78,10 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
     assert_eq!(phone.destination, "+*******0100");
     assert_eq!(phone.delivery_medium(), DeliveryMedium::Sms);
     assert_eq!(phone.country, "US");
-    assert_eq!((before.sends_left, before.verify_attempts_left), (Some(5), Some(15)));
+    assert_eq!(
+        (before.sends_left, before.verify_attempts_left),
+        (Some(5), Some(15))
+    );
 
     // Reading does not consume: the same answer again, and nothing sent.
     assert_eq!(status(&mut client, &token).await, before);
@@ -106,7 +117,10 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted);
-    assert_eq!(refused.get_details_error_info().unwrap().reason, "SEND_COOLDOWN");
+    assert_eq!(
+        refused.get_details_error_info().unwrap().reason,
+        "SEND_COOLDOWN"
+    );
 
     // A wrong code and the right one: two attempts of fifteen, and the
     // email is verified as Cognito holds it now.
@@ -114,8 +128,14 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
         .verify_user_attribute(verify_request(&token, "email", "000000"))
         .await
         .unwrap_err();
-    assert_eq!(wrong.get_details_error_info().unwrap().reason, "CODE_MISMATCH");
-    assert_eq!(status(&mut client, &token).await.verify_attempts_left, Some(14));
+    assert_eq!(
+        wrong.get_details_error_info().unwrap().reason,
+        "CODE_MISMATCH"
+    );
+    assert_eq!(
+        status(&mut client, &token).await.verify_attempts_left,
+        Some(14)
+    );
     client
         .verify_user_attribute(verify_request(&token, "email", "424242"))
         .await
@@ -124,7 +144,10 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
         let after = status(&mut client, &token).await;
         assert!(attribute(&after, "email").verified);
         assert!(!attribute(&after, "phone_number").verified);
-        assert_eq!((after.sends_left, after.verify_attempts_left), (Some(4), Some(13)));
+        assert_eq!(
+            (after.sends_left, after.verify_attempts_left),
+            (Some(4), Some(13))
+        );
     }
     assert_eq!(stack.calls_of("GetUserAttributeVerificationCode").await, 1);
 }
@@ -156,14 +179,20 @@ async fn limits_off_are_absent_and_the_rpc_has_its_own_rate() {
     let mut client = stack.facade.client().await;
     let answer = status(&mut client, &token).await;
     // The tests' defaults turn the user limits off: no count to show.
-    assert_eq!((answer.sends_left, answer.verify_attempts_left), (None, None));
+    assert_eq!(
+        (answer.sends_left, answer.verify_attempts_left),
+        (None, None)
+    );
     status(&mut client, &token).await;
     let refused = client
         .get_verification_status(status_request(&token))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted);
-    assert_eq!(refused.get_details_error_info().unwrap().reason, "RATE_LIMITED");
+    assert_eq!(
+        refused.get_details_error_info().unwrap().reason,
+        "RATE_LIMITED"
+    );
     let quota = refused.get_details_quota_failure().unwrap();
     assert_eq!(quota.violations[0].subject, "rpc:GetVerificationStatus");
     // The refused call never reached Cognito.

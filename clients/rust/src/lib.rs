@@ -610,12 +610,9 @@ impl Client {
         let message = proto::GetVerificationStatusRequest {
             access_token: access_token.into(),
         };
-        self.call(
-            Rpc::Status,
-            None,
-            message,
-            |mut stub, request| async move { stub.get_verification_status(request).await },
-        )
+        self.call(Rpc::Status, None, message, |mut stub, request| async move {
+            stub.get_verification_status(request).await
+        })
         .await
     }
 

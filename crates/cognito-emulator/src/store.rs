@@ -115,16 +115,21 @@ impl Seed {
     /// whose numbers are in other countries ([`DEMO_ABROAD`]), for trying an
     /// SMS country rule.
     pub fn demo() -> Self {
-        let abroad = DEMO_ABROAD.iter().map(|(username, country, phone)| UserSeed {
-            username: (*username).into(),
-            password: DEMO_PASSWORD.into(),
-            attributes: BTreeMap::from([
-                ("email".into(), format!("{}@example.com", country.to_lowercase())),
-                ("email_verified".into(), "false".into()),
-                ("phone_number".into(), (*phone).into()),
-                ("phone_number_verified".into(), "false".into()),
-            ]),
-        });
+        let abroad = DEMO_ABROAD
+            .iter()
+            .map(|(username, country, phone)| UserSeed {
+                username: (*username).into(),
+                password: DEMO_PASSWORD.into(),
+                attributes: BTreeMap::from([
+                    (
+                        "email".into(),
+                        format!("{}@example.com", country.to_lowercase()),
+                    ),
+                    ("email_verified".into(), "false".into()),
+                    ("phone_number".into(), (*phone).into()),
+                    ("phone_number_verified".into(), "false".into()),
+                ]),
+            });
         Seed {
             pools: vec![PoolSeed {
                 id: DEMO_POOL.into(),
