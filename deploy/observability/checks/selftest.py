@@ -232,6 +232,7 @@ def synthetic_scrape(version="0.1.0", not_after=1_900_000_000, extra=""):
                 ("VerifyUserAttribute", "OK"),
                 ("VerifyUserAttribute", "InvalidArgument"),
                 ("VerifyUserAttribute", "Unauthenticated"),
+                ("GetVerificationStatus", "OK"),
             ]
         ],
         "grpc_server_handling_seconds": [{"grpc_method": m} for m in sorted(contract.METHODS)],
@@ -239,6 +240,7 @@ def synthetic_scrape(version="0.1.0", not_after=1_900_000_000, extra=""):
             {"operation": "GetUserAttributeVerificationCode", "outcome": "ok"},
             {"operation": "VerifyUserAttribute", "outcome": "ok"},
             {"operation": "VerifyUserAttribute", "outcome": "CodeMismatchException"},
+            {"operation": "GetUser", "outcome": "ok"},
         ],
         "cognito_verify_cognito_request_duration_seconds": [
             {"operation": m} for m in sorted(contract.OPERATIONS)
