@@ -39,6 +39,14 @@ pub fn verify_code(
     })
 }
 
+/// Parses a GetVerificationStatus request: its token.
+pub fn status(
+    request: Request<proto::GetVerificationStatusRequest>,
+) -> Result<AccessToken, ErrorKind> {
+    let (metadata, _, msg) = request.into_parts();
+    access_token(msg.access_token, &metadata)
+}
+
 /// The token from the `access_token` field or, when that is empty, from
 /// `authorization: Bearer <token>` metadata (scheme case-insensitive).
 fn access_token(field: String, metadata: &MetadataMap) -> Result<AccessToken, ErrorKind> {

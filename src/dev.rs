@@ -10,6 +10,7 @@ use crate::{
     cognito::Cognito,
     config::{BackendOptions, DevConfig, EmulatorConfig},
     server,
+    sms::NumberFacts,
 };
 
 /// Runs the backend alone until `shutdown`.
@@ -33,6 +34,7 @@ pub async fn run_dev(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let demo = DemoUser::of(&seed);
+    let abroad = DemoUser::abroad(&seed, &config.sms_allow_country);
     let pools: Vec<String> = seed.pools.iter().map(|p| p.id.clone()).collect();
     let bound = emulator::bind(config.emulator_listen, seed, settings(&config.backend)).await?;
     let endpoint = format!("http://{}", bound.addr);
@@ -54,16 +56,18 @@ pub async fn run_dev(
         let _ = backend_stopped.await;
     }));
 
-    let token = match &demo {
-        Some(d) => {
-            let pool = backend
-                .pool(&d.pool_id)
-                .ok_or("the seed's first pool is missing")?;
-            let result = backend
-                .sign_in(pool, &d.username, &d.client_id, config.demo_token_ttl_secs)
-                .map_err(|e| format!("demo sign-in: {}", e.message.unwrap_or(e.error_type)))?;
-            result["AccessToken"].as_str().map(str::to_owned)
-        }
+    let sign_in = |d: &DemoUser| -> Result<Option<String>, String> {
+        let pool = backend
+            .pool(&d.pool_id)
+            .ok_or("the seed's first pool is missing")?;
+        let result = backend
+            .sign_in(pool, &d.username, &d.client_id, config.demo_token_ttl_secs)
+            .map_err(|e| format!("demo sign-in: {}", e.message.unwrap_or(e.error_type)))?;
+        Ok(result["AccessToken"].as_str().map(str::to_owned))
+    };
+    let token = demo.as_ref().map(sign_in).transpose()?.flatten();
+    let abroad = match abroad {
+        Some(a) => sign_in(&a)?.map(|token| (a, token)),
         None => None,
     };
     tracing::info!(grpc = %grpc_addr, backend = %endpoint, "dev: gRPC service and embedded Cognito backend listening");
@@ -74,6 +78,7 @@ pub async fn run_dev(
             &endpoint,
             demo.as_ref(),
             token.as_deref(),
+            abroad.as_ref().map(|(a, t)| (a, t.as_str())),
             &config
         )
     );
@@ -117,8 +122,22 @@ struct DemoUser {
 
 impl DemoUser {
     fn of(seed: &Seed) -> Option<Self> {
+        Self::nth(seed, 0)
+    }
+
+    /// A user of the first pool (not the first) whose phone number's
+    /// country is not in `allowed`: the SMS guard refuses a code to it.
+    fn abroad(seed: &Seed, allowed: &[String]) -> Option<Self> {
+        let users = seed.pools.first()?.users.len();
+        (1..users).filter_map(|i| Self::nth(seed, i)).find(|u| {
+            let country = u.phone.as_deref().and_then(|p| NumberFacts::of(p).country);
+            country.is_some_and(|c| !allowed.iter().any(|a| a.eq_ignore_ascii_case(&c)))
+        })
+    }
+
+    fn nth(seed: &Seed, index: usize) -> Option<Self> {
         let pool = seed.pools.first()?;
-        let user = pool.users.first()?;
+        let user = pool.users.get(index)?;
         Some(Self {
             pool_id: pool.id.clone(),
             client_id: pool.clients.first()?.client_id.clone(),
@@ -135,6 +154,7 @@ fn banner(
     backend: &str,
     demo: Option<&DemoUser>,
     token: Option<&str>,
+    abroad: Option<(&DemoUser, &str)>,
     config: &DevConfig,
 ) -> String {
     const SVC: &str = "cognito.verify.v1.UserAttributeVerificationService";
@@ -162,8 +182,22 @@ fn banner(
          \n2. Read the code in this log (\"verification code delivered\") or at {backend}/_emulator/outbox\n\
          \n3. Verify it{}:\n\
          grpcurl -plaintext -d '{{\"access_token\":\"'\"$TOKEN\"'\",\"attribute_name\":\"email\",\"code\":\"{code}\"}}' {grpc} {SVC}/VerifyUserAttribute\n\
-         \nThe same works with \"attribute_name\":\"phone_number\". Ctrl-C stops both servers.\n",
+         \nThe same works with \"attribute_name\":\"phone_number\".\n\
+         \n4. Where the user stands (verified, next send, sends and attempts left):\n\
+         grpcurl -plaintext -d '{{\"access_token\":\"'\"$TOKEN\"'\"}}' {grpc} {SVC}/GetVerificationStatus\n",
         if config.backend.fixed_code.is_some() { "" } else { " (put the code in place of 123456)" },
     ));
+    if let Some((user, token)) = abroad {
+        out.push_str(&format!(
+            "\nSMS codes go only to --sms-allow-country {}. User {:?}'s phone {} is elsewhere:\n\
+             \nexport TOKEN_ABROAD={token}\n\
+             grpcurl -plaintext -d '{{\"access_token\":\"'\"$TOKEN_ABROAD\"'\",\"attribute_name\":\"phone_number\"}}' {grpc} {SVC}/GetUserAttributeVerificationCode\n\
+             (FAILED_PRECONDITION, reason SMS_COUNTRY_NOT_ALLOWED: nothing is sent)\n",
+            config.sms_allow_country.join(","),
+            user.username,
+            user.phone.as_deref().unwrap_or_default(),
+        ));
+    }
+    out.push_str("\nCtrl-C stops both servers.\n");
     out
 }

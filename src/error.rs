@@ -99,6 +99,13 @@ pub enum ErrorKind {
         /// The limit in words, for `QuotaFailure`.
         description: String,
     },
+    /// The SMS guard refused a code to a number outside the allowed
+    /// countries (`--sms-allow-country`, mode `enforce`); nothing was sent.
+    #[error("SMS to country {country} not allowed")]
+    SmsCountryNotAllowed {
+        /// ISO 3166-1 alpha-2, or `unknown`.
+        country: String,
+    },
     /// The shared limits (Redis) could not decide, and the failure mode is
     /// `deny`; Cognito was not called.
     #[error("limits unavailable")]

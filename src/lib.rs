@@ -32,6 +32,7 @@
 mod audit;
 mod auth;
 mod cognito;
+mod contact;
 mod deadline;
 mod domain;
 mod error;
@@ -40,6 +41,7 @@ mod limits;
 mod middleware;
 mod rpc;
 mod service;
+mod sms;
 mod status;
 mod telemetry;
 mod tls;

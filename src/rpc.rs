@@ -6,27 +6,32 @@
 use opentelemetry::trace::TraceId;
 use tonic::Code;
 
-/// The RPC (and Cognito operation) an error belongs to.
+/// The RPC an error, a limit or a metric belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     /// GetUserAttributeVerificationCode.
     GetUserAttributeVerificationCode,
     /// VerifyUserAttribute.
     VerifyUserAttribute,
+    /// GetVerificationStatus (Cognito's GetUser, and the limits read).
+    GetVerificationStatus,
 }
 
 impl Operation {
-    /// Both operations.
-    pub const ALL: [Operation; 2] = [
+    /// Every RPC.
+    pub const ALL: [Operation; 3] = [
         Self::GetUserAttributeVerificationCode,
         Self::VerifyUserAttribute,
+        Self::GetVerificationStatus,
     ];
 
-    /// The operation's name, as Cognito and our proto spell it.
+    /// The RPC's name, as our proto spells it (the first two are Cognito's
+    /// operations of the same names).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::GetUserAttributeVerificationCode => "GetUserAttributeVerificationCode",
             Self::VerifyUserAttribute => "VerifyUserAttribute",
+            Self::GetVerificationStatus => "GetVerificationStatus",
         }
     }
 
@@ -39,12 +44,46 @@ impl Operation {
             Self::VerifyUserAttribute => {
                 "/cognito.verify.v1.UserAttributeVerificationService/VerifyUserAttribute"
             }
+            Self::GetVerificationStatus => {
+                "/cognito.verify.v1.UserAttributeVerificationService/GetVerificationStatus"
+            }
         }
     }
 
     /// The operation served at a gRPC path, if any.
     pub fn from_grpc_path(path: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|op| op.grpc_path() == path)
+    }
+}
+
+/// A Cognito API operation the service calls. An RPC calls one or two:
+/// a send for a phone number asks GetUser for the number first (the SMS
+/// guard), the status RPC only GetUser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CognitoOperation {
+    /// GetUserAttributeVerificationCode.
+    GetUserAttributeVerificationCode,
+    /// VerifyUserAttribute.
+    VerifyUserAttribute,
+    /// GetUser.
+    GetUser,
+}
+
+impl CognitoOperation {
+    /// Every operation called.
+    pub const ALL: [CognitoOperation; 3] = [
+        Self::GetUserAttributeVerificationCode,
+        Self::VerifyUserAttribute,
+        Self::GetUser,
+    ];
+
+    /// The operation's name, as Cognito spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GetUserAttributeVerificationCode => "GetUserAttributeVerificationCode",
+            Self::VerifyUserAttribute => "VerifyUserAttribute",
+            Self::GetUser => "GetUser",
+        }
     }
 }
 

@@ -83,6 +83,8 @@ impl Bound {
             let limits = checks.limit_state().clone();
             metrics().limit_fallbacks_from(move || limits.fallbacks());
         }
+        let limits = checks.limit_state().clone();
+        metrics().sms_daily_from(config.sms.sms_daily_limit, move || limits.sms_today());
         let tls = TlsFiles::from_config(&config.tls)
             .map(Reloader::load)
             .transpose()?;

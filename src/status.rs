@@ -144,6 +144,7 @@ pub fn code_of(err: &Error) -> Code {
         ErrorKind::UnparseableResponse { .. } | ErrorKind::Internal { .. } => Code::Internal,
         ErrorKind::Limited { .. } | ErrorKind::Overloaded { .. } => Code::ResourceExhausted,
         ErrorKind::CallerNotAllowed { .. } => Code::PermissionDenied,
+        ErrorKind::SmsCountryNotAllowed { .. } => Code::FailedPrecondition,
         ErrorKind::Token(_) => Code::Unauthenticated,
         ErrorKind::LimitsUnavailable | ErrorKind::KeysUnavailable { .. } => Code::Unavailable,
         ErrorKind::RequestInProgress => Code::Aborted,
@@ -169,6 +170,7 @@ pub fn reason_of(kind: &ErrorKind) -> Cow<'static, str> {
         ErrorKind::Limited { limit, .. } => limit.reason(),
         ErrorKind::Overloaded { .. } => "OVERLOADED",
         ErrorKind::CallerNotAllowed { .. } => "CALLER_NOT_ALLOWED",
+        ErrorKind::SmsCountryNotAllowed { .. } => "SMS_COUNTRY_NOT_ALLOWED",
         ErrorKind::Token(rejection) => rejection.reason(),
         ErrorKind::LimitsUnavailable => "LIMITS_UNAVAILABLE",
         ErrorKind::RequestInProgress => "REQUEST_IN_PROGRESS",
@@ -190,6 +192,7 @@ pub fn rejection_of(kind: &ErrorKind) -> Option<&'static str> {
         ErrorKind::Limited { limit, .. } => Some(limit_label(*limit)),
         ErrorKind::Overloaded { .. } => Some("overloaded"),
         ErrorKind::CallerNotAllowed { .. } => Some("caller_not_allowed"),
+        ErrorKind::SmsCountryNotAllowed { .. } => Some("sms_country_not_allowed"),
         ErrorKind::Token(rejection) => Some(token_label(*rejection)),
         ErrorKind::LimitsUnavailable => Some("limits_unavailable"),
         ErrorKind::RequestInProgress => Some("request_in_progress"),
@@ -210,6 +213,8 @@ fn limit_label(limit: Limit) -> &'static str {
         Limit::UserVerifyQuota => "user_verify_quota",
         Limit::CallerRate => "caller_rate_limited",
         Limit::RpcRate(_) => "rate_limited",
+        Limit::SmsDaily => "sms_daily_limit",
+        Limit::SmsPrefix => "sms_prefix_limit",
     }
 }
 
@@ -321,6 +326,14 @@ impl From<Error> for Status {
                     "a send with this request_id is still in progress; retry with the same request_id".to_owned(),
                     SERVICE_DOMAIN,
                 )
+            }
+            ErrorKind::SmsCountryNotAllowed { country } => {
+                // The same number will be refused again: no RetryInfo.
+                let message = format!(
+                    "verification codes are not sent by SMS to numbers of country {country}; nothing was sent"
+                );
+                metadata.insert("country".to_owned(), country);
+                (message, SERVICE_DOMAIN)
             }
             ErrorKind::CallerNotAllowed { caller } => {
                 let message = match &caller {

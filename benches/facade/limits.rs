@@ -73,6 +73,9 @@ async fn time_decisions(mode: &'static str, redis: Option<&str>, count: usize) -
         caller_sends_per_minute: 100_000_000,
         get_code_per_sec: 1_000_000,
         verify_per_sec: 1_000_000,
+        status_per_sec: 1_000_000,
+        sms_per_day: 0,
+        sms_prefix_per_hour: 0,
         redis: redis.map(|url| RedisConfig {
             url: url.parse().expect("a Redis URL"),
             timeout: Duration::from_secs(1),

@@ -17,7 +17,7 @@ use cognito_verify::proto::user_attribute_verification_service_client::UserAttri
 use serde::Serialize;
 use tonic::transport::Channel;
 
-use crate::requests::{send_request, verify_request};
+use crate::requests::{send_request, status_request, verify_request};
 
 /// What is called.
 #[derive(Clone)]
@@ -38,6 +38,11 @@ pub enum Rpc {
     /// first time, then ExpiredCode: codes are single use), odd calls a wrong
     /// one (CodeMismatch).
     Verify,
+    /// GetUserAttributeVerificationCode for `phone_number`: through the
+    /// facade, the SMS guard's GetUser first.
+    GetSms,
+    /// GetVerificationStatus (directly: GetUser).
+    Status,
 }
 
 /// The SDK client used for the direct scenario, configured as the facade
@@ -103,6 +108,21 @@ pub async fn call(
                     .await
                     .map(drop)
                     .map_err(|e| e.code().unwrap_or("transport").to_owned()),
+                Rpc::GetSms => sdk
+                    .get_user_attribute_verification_code()
+                    .access_token(token)
+                    .attribute_name("phone_number")
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.code().unwrap_or("transport").to_owned()),
+                Rpc::Status => sdk
+                    .get_user()
+                    .access_token(token)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.code().unwrap_or("transport").to_owned()),
             };
             result
         }
@@ -115,6 +135,14 @@ pub async fn call(
                     .map(drop),
                 Rpc::Verify => client
                     .verify_user_attribute(verify_request(token, "email", code))
+                    .await
+                    .map(drop),
+                Rpc::GetSms => client
+                    .get_user_attribute_verification_code(send_request(token, "phone_number"))
+                    .await
+                    .map(drop),
+                Rpc::Status => client
+                    .get_verification_status(status_request(token))
                     .await
                     .map(drop),
             };

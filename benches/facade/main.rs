@@ -14,7 +14,8 @@
 //! flight, overload shedding and recovery, SIGTERM under load, start-up time,
 //! a connection flood (plaintext and TLS) against the connection bound, and
 //! the edge floods (`edge.rs`: streams that never send their message,
-//! unfinished large messages, a descriptor flood on the metrics port).
+//! unfinished large messages, a descriptor flood on the metrics port), and
+//! what the SMS guard adds to a code by SMS (`sms.rs`).
 //!
 //! `cargo bench --bench facade` (full, a few minutes) or
 //! `cargo bench --bench facade -- --quick` (seconds; run by scripts/test).
@@ -30,6 +31,7 @@ mod limits;
 mod load;
 mod procs;
 mod scenarios;
+mod sms;
 mod traces;
 
 /// The two requests as the tests build them: a file of the test suite's
@@ -221,6 +223,7 @@ async fn run(args: Vec<String>) {
     drop(floor_proc);
     let trace_cost = traces::cost(&plan, &constant_url, &tokens).await;
     let limit_cost = limits::cost(&plan, &constant_url).await;
+    let sms_cost = sms::cost(&plan, &backend_url, &tokens).await;
 
     let mut overload = scenarios::overload(&plan, &backend_url, &tokens).await;
     let (floods, flood_checks) = flood::run(&backend_url, &tokens[0], plan.flood).await;
@@ -228,6 +231,7 @@ async fn run(args: Vec<String>) {
     let (edge, edge_checks) = edge::run(&backend_url, &tokens[0]).await;
     overload.checks.extend(edge_checks);
     overload.checks.extend(limits::checks(&limit_cost));
+    overload.checks.extend(sms::checks(&sms_cost));
 
     let report = report::Report {
         plan: &plan,
@@ -239,6 +243,7 @@ async fn run(args: Vec<String>) {
         edge: &edge,
         trace_cost: &trace_cost,
         limit_cost: &limit_cost,
+        sms_cost: &sms_cost,
     };
     report.print();
     let json = report.json();
@@ -268,11 +273,12 @@ pub fn per_request(cpu: Duration, stats: &Stats) -> f64 {
     cpu.as_secs_f64() * 1e6 / stats.requests.max(1) as f64
 }
 
-/// `USERS` users, each with an email address.
+/// `USERS` users, each with an email address and a US phone number.
 fn seed_json() -> serde_json::Value {
     let users: Vec<_> = (0..USERS)
         .map(|i| json!({"Username": format!("u{i}"), "Password": format!("Bench-Passw0rd-{i}"),
-                        "Attributes": {"email": format!("u{i}@example.com"), "email_verified": "false"}}))
+                        "Attributes": {"email": format!("u{i}@example.com"), "email_verified": "false",
+                                       "phone_number": format!("+1206555{i:04}")}}))
         .collect();
     json!({"Pools": [{"Id": "us-east-1_Bench0001", "AutoVerifiedAttributes": ["email"],
                        "Clients": [{"ClientId": scenarios::CLIENT}], "Users": users}]})

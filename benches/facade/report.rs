@@ -23,6 +23,7 @@ pub struct Report<'a> {
     pub edge: &'a Edge,
     pub trace_cost: &'a TraceCost,
     pub limit_cost: &'a LimitCost,
+    pub sms_cost: &'a crate::sms::SmsCost,
 }
 
 /// A target: its name, the figure, and whether it was met.
@@ -248,6 +249,19 @@ impl Report<'_> {
             c.spans_exported,
             c.requests_on,
         );
+        let m = self.sms_cost;
+        println!(
+            "\nSMS guard (facade, {:.0} calls/s each, open loop): email send p50 {} us p99 {} us; SMS send (GetUser + guard) p50 {} us p99 {} us: added p50 {} us, p99 {} us; GetVerificationStatus p50 {} us p99 {} us",
+            m.rate_rps,
+            m.email.p50_us,
+            m.email.p99_us,
+            m.sms.p50_us,
+            m.sms.p99_us,
+            m.added_p50_us,
+            m.added_p99_us,
+            m.status.p50_us,
+            m.status.p99_us,
+        );
         let l = self.limit_cost;
         println!(
             "\nlimits (facade-constant, Get, {} callers; every limit evaluated, none refusing):",
@@ -370,6 +384,7 @@ impl Report<'_> {
             "edge_floods": self.edge,
             "trace_export": self.trace_cost,
             "limits": self.limit_cost,
+            "sms_guard": self.sms_cost,
             "targets": targets,
         })
     }

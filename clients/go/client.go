@@ -245,14 +245,15 @@ var verifyRetryable = map[verifyv1.ErrorReason]bool{
 	verifyv1.ErrorReason_USER_VERIFY_QUOTA:        true,
 }
 
-// Client calls both RPCs with a deadline and only the retries that are
+// Client calls the three RPCs with a deadline and only the retries that are
 // safe. A call's deadline is its context's, or DefaultTimeout (WithTimeout)
 // from the call when the context has none; it covers the retries. A retry
 // waits the delay the status's RetryInfo advises and is not made when that
 // wait would reach the deadline. A send is retried only with a request ID
 // (the service then returns the first answer instead of sending again); a
 // verify only on a RetryInfo status the service sends before it calls
-// Cognito. Every failure is an *Error. A Client is safe for concurrent use.
+// Cognito; a status read (which consumes nothing) on any status with a
+// RetryInfo. Every failure is an *Error. A Client is safe for concurrent use.
 type Client struct {
 	stub        verifyv1.UserAttributeVerificationServiceClient
 	timeout     time.Duration
@@ -330,6 +331,25 @@ func (c *Client) VerifyUserAttribute(ctx context.Context, accessToken, attribute
 	var resp *verifyv1.VerifyUserAttributeResponse
 	err := c.call(ctx, func(e *Error) bool { return e.HasRetryAfter && verifyRetryable[e.Reason] }, func(ctx context.Context) (err error) {
 		resp, err = c.stub.VerifyUserAttribute(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// GetVerificationStatus tells where the user whose access token this is
+// stands, for email and phone_number: whether the user has each (masked),
+// whether it is verified, when the next code could be sent and what would
+// refuse it (NextSendIn, SendBlockedBy); the codes and attempts left this
+// hour. It reads only (no limit is consumed), so any status with a
+// RetryInfo is retried.
+func (c *Client) GetVerificationStatus(ctx context.Context, accessToken string) (*verifyv1.GetVerificationStatusResponse, error) {
+	req := &verifyv1.GetVerificationStatusRequest{AccessToken: accessToken}
+	var resp *verifyv1.GetVerificationStatusResponse
+	err := c.call(ctx, func(e *Error) bool { return e.HasRetryAfter }, func(ctx context.Context) (err error) {
+		resp, err = c.stub.GetVerificationStatus(ctx, req)
 		return err
 	})
 	if err != nil {

@@ -91,6 +91,20 @@ func (f *fake) VerifyUserAttribute(ctx context.Context, r *verifyv1.VerifyUserAt
 	return &verifyv1.VerifyUserAttributeResponse{}, nil
 }
 
+func (f *fake) GetVerificationStatus(ctx context.Context, r *verifyv1.GetVerificationStatusRequest) (*verifyv1.GetVerificationStatusResponse, error) {
+	if err := f.next(ctx, call{token: r.GetAccessToken()}); err != nil {
+		return nil, err
+	}
+	sendsLeft := uint32(4)
+	return &verifyv1.GetVerificationStatusResponse{
+		Attributes: []*verifyv1.AttributeStatus{
+			{AttributeName: "email", Present: true, Destination: "u***@e***", DeliveryMedium: verifyv1.DeliveryMedium_DELIVERY_MEDIUM_EMAIL, Verified: true},
+			{AttributeName: "phone_number"},
+		},
+		SendsLeft: &sendsLeft,
+	}, nil
+}
+
 // serve starts a real gRPC server on 127.0.0.1:0 with f; returns its address.
 func serve(t *testing.T, f *fake, opts ...grpc.ServerOption) string {
 	t.Helper()
@@ -315,6 +329,60 @@ func TestVerifyIsRetriedOnlyBeforeCognito(t *testing.T) {
 	}
 }
 
+func TestStatusIsRetriedOnAnyRetryInfo(t *testing.T) {
+	// Reasons a verify is not retried on (Cognito was, or may have been,
+	// called): a status read consumes nothing, so it is retried on them.
+	for _, tc := range []struct {
+		code   codes.Code
+		reason string
+	}{{codes.Unavailable, "COGNITO_UNREACHABLE"}, {codes.ResourceExhausted, "TOO_MANY_REQUESTS"}, {codes.ResourceExhausted, "SMS_DAILY_LIMIT"}} {
+		later := func() error {
+			return rich(t, tc.code, "later", info(tc.reason, "cognito-verify", nil), retry(10*time.Millisecond))
+		}
+		f := &fake{errs: []error{later()}}
+		if _, err := client(t, serve(t, f)).VerifyUserAttribute(context.Background(), "t", "email", "1"); err == nil || len(f.seen()) != 1 {
+			t.Errorf("verify, %s: %v after %d attempts, want an error after 1", tc.reason, err, len(f.seen()))
+		}
+		f = &fake{errs: []error{later()}}
+		st, err := client(t, serve(t, f)).GetVerificationStatus(context.Background(), "tok")
+		if err != nil {
+			t.Errorf("status, %s: not retried: %v", tc.reason, err)
+			continue
+		}
+		if calls := f.seen(); len(calls) != 2 || calls[0].token != "tok" || calls[1].token != "tok" {
+			t.Errorf("status, %s: calls %+v, want 2 with the token", tc.reason, calls)
+		}
+		email := st.GetAttributes()[0]
+		if email.GetAttributeName() != "email" || !email.GetVerified() || st.SendsLeft == nil || st.GetSendsLeft() != 4 {
+			t.Errorf("status, %s: response %v", tc.reason, st)
+		}
+	}
+}
+
+func TestStatusIsNotRetriedWithoutRetryInfo(t *testing.T) {
+	for _, tc := range []struct {
+		code   codes.Code
+		reason string
+	}{{codes.Unavailable, "COGNITO_UNREACHABLE"}, {codes.ResourceExhausted, "OVERLOADED"}, {codes.Unauthenticated, "TOKEN_EXPIRED"}} {
+		f := &fake{errs: []error{rich(t, tc.code, "no", info(tc.reason, "cognito-verify", nil))}}
+		_, err := client(t, serve(t, f)).GetVerificationStatus(context.Background(), "t")
+		if err == nil || asError(t, err).ReasonName != tc.reason || len(f.seen()) != 1 {
+			t.Errorf("%s without RetryInfo: %v after %d attempts, want it after 1", tc.reason, err, len(f.seen()))
+		}
+	}
+}
+
+func TestStatusRetriesAreCapped(t *testing.T) {
+	f := &fake{always: rich(t, codes.Unavailable, "later", info("COGNITO_UNREACHABLE", "cognito-verify", nil), retry(5*time.Millisecond))}
+	if _, err := client(t, serve(t, f)).GetVerificationStatus(context.Background(), "t"); err == nil || len(f.seen()) != verifyclient.DefaultMaxAttempts {
+		t.Errorf("%v after %d attempts, want %d", err, len(f.seen()), verifyclient.DefaultMaxAttempts)
+	}
+	f = &fake{errs: []error{rich(t, codes.Unavailable, "later", info("COGNITO_UNREACHABLE", "cognito-verify", nil), retry(60*time.Second))}}
+	if _, err := client(t, serve(t, f)).GetVerificationStatus(context.Background(), "t"); err == nil || len(f.seen()) != 1 {
+		t.Errorf("a wait past the deadline: %v after %d attempts, want an error after 1", err, len(f.seen()))
+	}
+}
+
 func TestAttemptsAreCapped(t *testing.T) {
 	f := &fake{always: overloaded(t, 5*time.Millisecond)}
 	c := client(t, serve(t, f))
@@ -423,15 +491,17 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 		rich(t, codes.InvalidArgument, "wrong code", info("CODE_MISMATCH", "cognito-idp.amazonaws.com", nil),
 			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "code", Description: "does not match"}}}),
 		overloaded(t, time.Minute),
+		rich(t, codes.Unauthenticated, "expired", info("TOKEN_EXPIRED", "cognito-verify", nil)),
 	}}
 	c := client(t, serve(t, f))
 	_, verr := c.VerifyUserAttribute(context.Background(), token, "email", code)
 	_, serr := c.GetUserAttributeVerificationCode(context.Background(), token, "email", verifyclient.WithRequestID("r1"))
+	_, sterr := c.GetVerificationStatus(context.Background(), token)
 	calls := f.seen()
-	if len(calls) != 2 || calls[0].token != token || calls[0].code != code || calls[1].token != token {
+	if len(calls) != 3 || calls[0].token != token || calls[0].code != code || calls[1].token != token || calls[2].token != token {
 		t.Fatalf("the server did not get the token and code: %+v", calls)
 	}
-	for _, err := range []error{verr, serr} {
+	for _, err := range []error{verr, serr, sterr} {
 		for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
 			if s := fmt.Sprintf(format, err); strings.Contains(s, "secret") {
 				t.Errorf("%s shows a secret: %s", format, s)

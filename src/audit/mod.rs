@@ -1,5 +1,6 @@
 //! The audit trail: one structured event per GetUserAttributeVerificationCode
-//! (`send`) and per VerifyUserAttribute (`verify`), whatever the outcome, on
+//! (`send`), per VerifyUserAttribute (`verify`) and per GetVerificationStatus
+//! (`status`), whatever the outcome, on
 //! the log target [`AUDIT_TARGET`] with its own output (`--audit-log`):
 //! time, trace id, caller (peer address, mTLS identity), user pool and `sub`
 //! from the token's claims, attribute, outcome (gRPC code and `reason`), the
@@ -9,7 +10,11 @@
 //! `claims=verified` when its signature was checked against the pool's keys,
 //! `unverified` otherwise (and for a token the local check refused, whose
 //! claims are then read as they stand). A repeat of an idempotent send says
-//! `replay=true`. Never the token, never the code.
+//! `replay=true`. A send for a phone number names the number's country
+//! (`sms.country`) and, when it went outside the allowed countries in
+//! `monitor` mode, `sms.country_monitored=true`. Never the token, never the
+//! code, never a phone number or an email address (only the masked
+//! destination Cognito returned).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -53,6 +58,8 @@ pub struct Entry {
     destination: Option<String>,
     medium: Option<&'static str>,
     aws_request_id: Option<String>,
+    sms_country: Option<String>,
+    sms_monitored: bool,
 }
 
 impl Entry {
@@ -74,6 +81,29 @@ impl Entry {
             destination: None,
             medium: None,
             aws_request_id: None,
+            sms_country: None,
+            sms_monitored: false,
+        }
+    }
+
+    /// Whose call, for an RPC without an attribute: the token's claims,
+    /// unverified, as in [`Entry::user`].
+    pub fn token(&mut self, token: &AccessToken) {
+        if on() {
+            let claims = Claims::unverified(token);
+            self.pool = claims.as_ref().and_then(Claims::pool_id).map(capped);
+            self.sub = claims.as_ref().and_then(|c| c.sub.as_deref()).map(capped);
+            self.claims = claims.map(|_| "unverified");
+        }
+    }
+
+    /// The country of the phone number a code is for (ISO 3166-1 alpha-2,
+    /// or `unknown`), and whether it is outside the allowed countries and
+    /// sent anyway (`monitor`).
+    pub fn sms_country(&mut self, country: &str, monitored: bool) {
+        if on() {
+            self.sms_country = Some(country.to_owned());
+            self.sms_monitored = monitored;
         }
     }
 
@@ -151,6 +181,7 @@ impl Entry {
         let event = match self.operation {
             Operation::GetUserAttributeVerificationCode => "send",
             Operation::VerifyUserAttribute => "verify",
+            Operation::GetVerificationStatus => "status",
         };
         tracing::info!(
             target: AUDIT_TARGET,
@@ -167,6 +198,8 @@ impl Entry {
             reason,
             destination = self.destination.as_deref(),
             medium = self.medium,
+            sms.country = self.sms_country.as_deref(),
+            sms.country_monitored = self.sms_monitored.then_some(true),
             aws.request_id = request_id,
             "audit"
         );

@@ -28,6 +28,7 @@ use aws_sdk_cognitoidentityprovider::{
     config::http::HttpResponse,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     operation::{
+        get_user::GetUserError,
         get_user_attribute_verification_code::GetUserAttributeVerificationCodeError,
         verify_user_attribute::VerifyUserAttributeError, RequestId,
     },
@@ -37,9 +38,10 @@ use aws_sdk_cognitoidentityprovider::{
 
 use crate::{
     config::ServeConfig,
-    domain::{CodeDelivery, DeliveryMedium, SendCode, Sent, VerifyCode},
+    contact::Contacts,
+    domain::{AccessToken, CodeDelivery, DeliveryMedium, SendCode, Sent, VerifyCode},
     error::{CognitoError, Error, ErrorKind},
-    rpc::Operation,
+    rpc::{CognitoOperation, Operation},
 };
 
 /// Sends a customized SDK call within `budget`: with the SDK's timeouts
@@ -213,6 +215,7 @@ impl Cognito {
         let out = self
             .observed(
                 Operation::GetUserAttributeVerificationCode,
+                CognitoOperation::GetUserAttributeVerificationCode,
                 region,
                 budget,
                 sent,
@@ -248,6 +251,7 @@ impl Cognito {
         let out = self
             .observed(
                 Operation::VerifyUserAttribute,
+                CognitoOperation::VerifyUserAttribute,
                 region,
                 budget,
                 sent,
@@ -262,11 +266,51 @@ impl Cognito {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    /// GetUser in `region`, within `budget`, for the RPC `op` (the status
+    /// RPC, or a send for a phone number that needs the number): the
+    /// user's email address and phone number. The token authorizes it, as
+    /// it does the other two calls.
+    pub async fn get_user(
+        &self,
+        op: Operation,
+        region: &str,
+        token: &AccessToken,
+        budget: Duration,
+    ) -> Result<Contacts, Error> {
+        let call = self
+            .client(op, region)?
+            .get_user()
+            .access_token(token.expose())
+            .customize();
+        let sent = send_within!(self, call, budget);
+        let out = self
+            .observed(
+                op,
+                CognitoOperation::GetUser,
+                region,
+                budget,
+                sent,
+                |e| match e {
+                    GetUserError::InvalidParameterException(p) => {
+                        p.reason_code().map(str::to_owned)
+                    }
+                    _ => None,
+                },
+            )
+            .await?;
+        Ok(Contacts::from_attributes(
+            out.user_attributes()
+                .iter()
+                .map(|a| (a.name(), a.value().unwrap_or_default())),
+        ))
+    }
+
     /// Runs one SDK call under observation (client span, metrics) and
-    /// classifies its failure.
+    /// classifies its failure as an error of the RPC `op`.
     async fn observed<O, E>(
         &self,
         op: Operation,
+        call: CognitoOperation,
         region: &str,
         budget: Duration,
         sdk_call: impl std::future::Future<Output = Result<O, SdkError<E, HttpResponse>>>,
@@ -276,7 +320,7 @@ impl Cognito {
         O: RequestId,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let observed = observe::Call::start(op, region);
+        let observed = observe::Call::start(call, region);
         match observed.run(sdk_call).await {
             Ok(out) => {
                 observed.succeeded(out.request_id());

@@ -17,7 +17,7 @@ use tracing::{field::Empty, Span};
 use crate::{
     error::{Error, ErrorKind},
     middleware::trace::is_error_status,
-    rpc::Operation,
+    rpc::CognitoOperation,
     telemetry::{self, metrics::metrics},
 };
 
@@ -29,7 +29,7 @@ tokio::task_local! {
 
 /// One Cognito call being observed.
 pub struct Call {
-    op: Operation,
+    op: CognitoOperation,
     started: Instant,
     /// The RPC's server span, current when the call began.
     server: Span,
@@ -39,7 +39,7 @@ pub struct Call {
 
 impl Call {
     /// Starts observing a call of `op` to `region`.
-    pub fn start(op: Operation, region: &str) -> Self {
+    pub fn start(op: CognitoOperation, region: &str) -> Self {
         let client = if telemetry::traces_on() {
             tracing::info_span!(
                 "cognito",
@@ -109,12 +109,13 @@ impl Call {
     }
 }
 
-fn client_span_name(op: Operation) -> &'static str {
+fn client_span_name(op: CognitoOperation) -> &'static str {
     match op {
-        Operation::GetUserAttributeVerificationCode => {
+        CognitoOperation::GetUserAttributeVerificationCode => {
             "CognitoIdentityProvider/GetUserAttributeVerificationCode"
         }
-        Operation::VerifyUserAttribute => "CognitoIdentityProvider/VerifyUserAttribute",
+        CognitoOperation::VerifyUserAttribute => "CognitoIdentityProvider/VerifyUserAttribute",
+        CognitoOperation::GetUser => "CognitoIdentityProvider/GetUser",
     }
 }
 

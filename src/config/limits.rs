@@ -119,6 +119,16 @@ pub struct LimitFlags {
     )]
     pub verify_limit_per_sec: u32,
 
+    /// GetVerificationStatus calls admitted per second (burst: one second's
+    /// worth): per replica, or cluster-wide with Redis; 0 = off. Each call
+    /// is one Cognito GetUser.
+    #[arg(
+        long,
+        env = "COGNITO_VERIFY_STATUS_LIMIT_PER_SEC",
+        default_value_t = 25
+    )]
+    pub status_limit_per_sec: u32,
+
     /// Redis (or Valkey) that shares the limits and the idempotency records
     /// across replicas: `redis://[user:password@]host:port[/db]` or
     /// `rediss://` (TLS). The password is a secret: it is never logged.
@@ -210,6 +220,9 @@ impl LimitFlags {
             caller_sends_per_minute: self.caller_sends_per_minute,
             get_code_per_sec: self.get_code_limit_per_sec,
             verify_per_sec: self.verify_limit_per_sec,
+            status_per_sec: self.status_limit_per_sec,
+            sms_per_day: 0,
+            sms_prefix_per_hour: 0,
             redis,
         })
     }

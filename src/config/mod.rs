@@ -5,6 +5,7 @@
 
 mod connections;
 mod limits;
+mod sms;
 mod telemetry;
 mod tls;
 
@@ -14,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use connections::{ConnectionConfig, Listen};
 pub use limits::{LimitFlags, RedisFailureMode, Switch, TokenFlags};
+pub use sms::{SmsCountryMode, SmsFlags};
 pub use telemetry::{AuditLog, TelemetryConfig, TracesExporter, TracesSampler};
 pub use tls::TlsConfig;
 
@@ -108,6 +110,18 @@ pub struct DevConfig {
     #[arg(long, env = "COGNITO_VERIFY_DEV_TOKEN_TTL_SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub demo_token_ttl_secs: u64,
 
+    /// Countries the dev service sends SMS codes to (its
+    /// `--sms-allow-country`): the demo user's number is in the US, the demo
+    /// pool's other users' are not, so a code to theirs is refused.
+    #[arg(
+        long = "sms-allow-country",
+        env = "COGNITO_VERIFY_DEV_SMS_ALLOW_COUNTRY",
+        value_name = "COUNTRY",
+        value_delimiter = ',',
+        default_value = "US"
+    )]
+    pub sms_allow_country: Vec<String>,
+
     /// Backend options.
     #[command(flatten)]
     pub backend: BackendOptions,
@@ -128,6 +142,7 @@ impl DevConfig {
     ) -> Result<ServeConfig, clap::Error> {
         let listen = self.listen.to_string();
         let pools = pools.join(",");
+        let countries = self.sms_allow_country.join(",");
         let argv = [
             "cognito-verify",
             "serve",
@@ -143,6 +158,8 @@ impl DevConfig {
             "off",
             "--user-pool",
             &pools,
+            "--sms-allow-country",
+            &countries,
         ];
         let Command::Serve(mut config) = Cli::try_parse_from(argv)?.command else {
             unreachable!("parsed a serve command line")
@@ -232,6 +249,10 @@ pub struct ServeConfig {
     /// The limits and the idempotency window.
     #[command(flatten)]
     pub limits: LimitFlags,
+
+    /// The SMS guard.
+    #[command(flatten)]
+    pub sms: SmsFlags,
 
     /// Verification RPCs handled at once; excess is shed with RESOURCE_EXHAUSTED.
     #[arg(long, env = "COGNITO_VERIFY_MAX_CONCURRENT_RPCS", default_value_t = 1_024, value_parser = clap::value_parser!(u32).range(1..))]

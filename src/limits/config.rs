@@ -21,6 +21,12 @@ pub struct LimitsConfig {
     pub get_code_per_sec: u32,
     /// VerifyUserAttribute calls per second (default 25).
     pub verify_per_sec: u32,
+    /// GetVerificationStatus calls per second (default 25).
+    pub status_per_sec: u32,
+    /// SMS codes per UTC day, all users together (default 0: off).
+    pub sms_per_day: u32,
+    /// SMS codes per number prefix per hour (default 0: off).
+    pub sms_prefix_per_hour: u32,
     /// Shares the limits' state across replicas; `None` keeps it local.
     pub redis: Option<RedisConfig>,
 }
@@ -35,6 +41,9 @@ impl LimitsConfig {
             caller_sends_per_minute: 0,
             get_code_per_sec: 0,
             verify_per_sec: 0,
+            status_per_sec: 0,
+            sms_per_day: 0,
+            sms_prefix_per_hour: 0,
             redis: None,
         }
     }
@@ -49,6 +58,9 @@ impl Default for LimitsConfig {
             caller_sends_per_minute: 0,
             get_code_per_sec: 25,
             verify_per_sec: 25,
+            status_per_sec: 25,
+            sms_per_day: 0,
+            sms_prefix_per_hour: 0,
             redis: None,
         }
     }

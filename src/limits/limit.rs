@@ -34,6 +34,12 @@ pub enum Limit {
     CallerRate,
     /// Calls of one RPC per second (with Redis: across all replicas).
     RpcRate(Operation),
+    /// SMS codes per UTC day, the whole deployment (with Redis: across all
+    /// replicas).
+    SmsDaily,
+    /// SMS codes per hour to the numbers of one prefix (the calling code and
+    /// the next digits), the whole deployment.
+    SmsPrefix,
 }
 
 impl Limit {
@@ -45,6 +51,8 @@ impl Limit {
             Self::UserVerifyQuota => "USER_VERIFY_QUOTA",
             Self::CallerRate => "CALLER_RATE_LIMITED",
             Self::RpcRate(_) => "RATE_LIMITED",
+            Self::SmsDaily => "SMS_DAILY_LIMIT",
+            Self::SmsPrefix => "SMS_PREFIX_LIMIT",
         }
     }
 
@@ -55,6 +63,8 @@ impl Limit {
             Self::UserSendQuota | Self::UserVerifyQuota => "user".to_owned(),
             Self::CallerRate => "caller".to_owned(),
             Self::RpcRate(op) => format!("rpc:{}", op.as_str()),
+            Self::SmsDaily => "sms:day".to_owned(),
+            Self::SmsPrefix => "sms:prefix".to_owned(),
         }
     }
 
@@ -103,6 +113,14 @@ impl Limit {
                     )
                 ),
             },
+            Self::SmsDaily => format!(
+                "at most {} per UTC day, all users together",
+                plural(config.sms_per_day, "SMS code", "SMS codes")
+            ),
+            Self::SmsPrefix => format!(
+                "at most {} per hour to the numbers of one prefix",
+                plural(config.sms_prefix_per_hour, "SMS code", "SMS codes")
+            ),
         }
     }
 }
@@ -120,6 +138,7 @@ fn rpc_per_sec(config: &LimitsConfig, op: Operation) -> u32 {
     match op {
         Operation::GetUserAttributeVerificationCode => config.get_code_per_sec,
         Operation::VerifyUserAttribute => config.verify_per_sec,
+        Operation::GetVerificationStatus => config.status_per_sec,
     }
 }
 

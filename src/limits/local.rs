@@ -140,6 +140,14 @@ impl LocalStore {
         }
     }
 
+    /// The live TAT of each key at `now`, changing nothing.
+    pub fn peek(&self, keys: impl IntoIterator<Item = u64>, now: i64) -> Vec<Option<i64>> {
+        let state = self.lock();
+        keys.into_iter()
+            .map(|key| state.live_tat(key, now))
+            .collect()
+    }
+
     /// The number of entries held, live or not yet swept.
     pub fn len(&self) -> usize {
         self.lock().tats.len()
@@ -203,7 +211,7 @@ impl State {
 /// `keyed` gives, per keyed limit, the per-second rate of the RPC it belongs
 /// to (`None` when that RPC's rate limit is off) and its lifetime in µs.
 fn capacity(keyed: impl IntoIterator<Item = (Option<u32>, i64)>) -> usize {
-    let mut total: u128 = 2; // the two per-RPC keys
+    let mut total: u128 = 3; // the three per-RPC keys
     for (rpc_per_sec, lifetime_us) in keyed {
         let Some(per_sec) = rpc_per_sec else {
             return MAX_ENTRIES;
@@ -369,9 +377,9 @@ mod tests {
     fn capacity_fits_what_the_rpc_limits_can_admit() {
         let hour = 3600 * SEC;
         // Defaults: cooldown 60 s and 5/h on sends at 25/s, 15/h on verifies
-        // at 25/s: 25 × (61 + 3601 + 3601) + 2, doubled.
+        // at 25/s: 25 × (61 + 3601 + 3601) + the 3 RPC keys, doubled.
         let keyed = [(Some(25), 60 * SEC), (Some(25), hour), (Some(25), hour)];
-        assert_eq!(capacity(keyed), 2 * (25 * (61 + 3601 + 3601) + 2));
+        assert_eq!(capacity(keyed), 2 * (25 * (61 + 3601 + 3601) + 3));
         assert_eq!(capacity([(None, 60 * SEC)]), MAX_ENTRIES);
         assert_eq!(capacity([]), MIN_ENTRIES);
         assert_eq!(capacity([(Some(u32::MAX), hour)]), MAX_ENTRIES);
@@ -381,7 +389,7 @@ mod tests {
     fn the_capacity_follows_the_rpc_rates() {
         use crate::limits::LimitsConfig;
         let rates = Rates::new(&LimitsConfig::default());
-        assert_eq!(capacity_for(&rates), 2 * (25 * (61 + 3601 + 3601) + 2));
+        assert_eq!(capacity_for(&rates), 2 * (25 * (61 + 3601 + 3601) + 3));
         let rates = Rates::new(&LimitsConfig {
             get_code_per_sec: 0,
             ..LimitsConfig::default()

@@ -8,11 +8,17 @@
 //! | verify attempts per hour | user | 15 | `USER_VERIFY_QUOTA` |
 //! | code requests per minute | caller | off | `CALLER_RATE_LIMITED` |
 //! | calls per second | RPC | 25 each | `RATE_LIMITED` |
+//! | SMS codes per hour | number prefix | off | `SMS_PREFIX_LIMIT` |
+//! | SMS codes per UTC day | the deployment | off | `SMS_DAILY_LIMIT` |
 //!
 //! Every limit is a GCRA (`n` per period, burst `n`; [`gcra`] has the math).
 //! One decision checks all the limits of a call and consumes from all of
 //! them only if all pass; a refusal names the limit with the longest wait,
-//! and that wait exactly.
+//! and that wait exactly. The SMS daily limit is the exception to the GCRA:
+//! a counter per UTC day (Redis' day with Redis), refused until midnight;
+//! the SMS guard's two limits are decided together, after the number is
+//! known ([`Limits::check_sms`]). [`Limits::standing`] reads a user's
+//! limits without consuming anything (the status RPC; [`standing`]).
 //!
 //! Where the state lives:
 //! - [`local`]: this replica's bounded, expiring map: the only state without
@@ -44,12 +50,13 @@ mod limit;
 mod local;
 mod remote;
 mod rules;
+pub mod standing;
 
 use std::{
     fmt,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex, PoisonError,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -58,7 +65,7 @@ pub use config::{FailureMode, LimitsConfig, RedisConfig, RedisUrl};
 pub use limit::{Call, Limit};
 
 use local::{Denied, LocalStore};
-use remote::Remote;
+use remote::{Remote, Verdict};
 use rules::{Rates, Rule};
 
 /// Why a call was refused.
@@ -87,6 +94,39 @@ struct Inner {
     remote: Option<Remote>,
     fallbacks: AtomicU64,
     clock: Clock,
+    /// This replica's SMS codes of the day: decides the daily limit without
+    /// Redis (and in fallback).
+    daily: Mutex<DayCount>,
+    /// The day's count as last known: Redis' after each of its decisions,
+    /// else this replica's (the `cognito_verify_sms_daily_sent` gauge).
+    daily_seen: Mutex<DayCount>,
+}
+
+/// A count of one UTC day.
+#[derive(Debug, Clone, Copy, Default)]
+struct DayCount {
+    day: i64,
+    count: i64,
+}
+
+impl DayCount {
+    /// The count of `day`: 0 when this one is of another day.
+    fn of(self, day: i64) -> i64 {
+        if self.day == day {
+            self.count
+        } else {
+            0
+        }
+    }
+}
+
+/// A UTC day, µs.
+const DAY_US: i64 = 86_400_000_000;
+
+/// The UTC day of `now` (days since the epoch) and the µs until its end.
+fn day_of(now: i64) -> (i64, i64) {
+    let day = now.div_euclid(DAY_US);
+    (day, (day + 1) * DAY_US - now)
 }
 
 /// Wall-clock microseconds since the Unix epoch, as Redis' `TIME` counts.
@@ -117,6 +157,8 @@ impl Limits {
             config,
             fallbacks: AtomicU64::new(0),
             clock,
+            daily: Mutex::new(DayCount::default()),
+            daily_seen: Mutex::new(DayCount::default()),
         })))
     }
 
@@ -129,23 +171,18 @@ impl Limits {
             return Ok(());
         }
         if let Some(remote) = &inner.remote {
-            match remote.decide(&rules).await {
-                Ok(None) => {
+            match remote.decide(&rules, 0).await {
+                Ok(Verdict { refused: None, .. }) => {
                     // Kept locally too, so a fallback knows this replica's
                     // recent admissions.
                     inner.local.record(&rules, (inner.clock)());
                     return Ok(());
                 }
-                Ok(Some(refused)) => {
-                    return Err(limited(&rules, refused.index, refused.wait_us));
-                }
-                // Logged by `remote`, at most every 30 s.
-                Err(_) => match remote.failure_mode() {
-                    FailureMode::Deny => return Err(Refusal::Unavailable),
-                    FailureMode::Local => {
-                        inner.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    }
-                },
+                Ok(Verdict {
+                    refused: Some((refused, wait_us)),
+                    ..
+                }) => return Err(self.refusal(&rules, refused, wait_us)),
+                Err(_) => self.fell_back(remote)?,
             }
         }
         inner
@@ -159,6 +196,121 @@ impl Limits {
                     wait: micros(wait_us),
                 },
             })
+    }
+
+    /// Decides an SMS code to a number of `prefix` against the SMS guard's
+    /// limits (the prefix's hourly limit and the daily limit), consuming
+    /// from both if both admit it. Admits at once when both are off.
+    pub async fn check_sms(&self, prefix: &str) -> Result<(), Refusal> {
+        let inner = &*self.0;
+        let rules = inner.rates.sms_rules(prefix);
+        let daily = inner.config.sms_per_day;
+        if rules.is_empty() && daily == 0 {
+            return Ok(());
+        }
+        if let Some(remote) = &inner.remote {
+            match remote.decide(&rules, daily).await {
+                Ok(verdict) => {
+                    let now = (inner.clock)();
+                    self.seen(now, verdict.day_count);
+                    return match verdict.refused {
+                        None => {
+                            inner.local.record(&rules, now);
+                            self.count_locally(now);
+                            Ok(())
+                        }
+                        Some((refused, wait_us)) => Err(self.refusal(&rules, refused, wait_us)),
+                    };
+                }
+                Err(_) => self.fell_back(remote)?,
+            }
+        }
+        let now = (inner.clock)();
+        let (day, until_midnight) = day_of(now);
+        let mut count = inner.daily.lock().unwrap_or_else(PoisonError::into_inner);
+        if daily > 0 && count.of(day) >= i64::from(daily) {
+            return Err(Refusal::Limited {
+                limit: Limit::SmsDaily,
+                wait: micros(until_midnight),
+            });
+        }
+        inner
+            .local
+            .decide(&rules, now)
+            .map_err(|denied| match denied {
+                Denied::Limit(refused) => limited(&rules, refused.index, refused.wait_us),
+                Denied::Full { wait_us } => Refusal::Limited {
+                    limit: Limit::SmsPrefix,
+                    wait: micros(wait_us),
+                },
+            })?;
+        *count = DayCount {
+            day,
+            count: count.of(day) + 1,
+        };
+        let seen = *count;
+        drop(count);
+        if inner.remote.is_none() {
+            *inner
+                .daily_seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = seen;
+        }
+        Ok(())
+    }
+
+    /// The SMS codes counted against the daily limit in the current UTC
+    /// day, as last known (Redis' count with Redis, else this replica's).
+    pub fn sms_today(&self) -> i64 {
+        let (day, _) = day_of((self.0.clock)());
+        self.0
+            .daily_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .of(day)
+    }
+
+    fn count_locally(&self, now: i64) {
+        let (day, _) = day_of(now);
+        let mut count = self.0.daily.lock().unwrap_or_else(PoisonError::into_inner);
+        *count = DayCount {
+            day,
+            count: count.of(day) + 1,
+        };
+    }
+
+    fn seen(&self, now: i64, count: i64) {
+        if self.0.config.sms_per_day > 0 {
+            let (day, _) = day_of(now);
+            *self
+                .0
+                .daily_seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = DayCount { day, count };
+        }
+    }
+
+    /// Redis failed: `Ok` to decide locally (counted), or the refusal of
+    /// the `Deny` mode.
+    fn fell_back(&self, remote: &Remote) -> Result<(), Refusal> {
+        // Logged by `remote`, at most every 30 s.
+        match remote.failure_mode() {
+            FailureMode::Deny => Err(Refusal::Unavailable),
+            FailureMode::Local => {
+                self.0.fallbacks.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    fn refusal(&self, rules: &[Rule], refused: remote::Refused, wait_us: i64) -> Refusal {
+        match refused {
+            remote::Refused::Daily => Refusal::Limited {
+                limit: Limit::SmsDaily,
+                wait: micros(wait_us),
+            },
+            remote::Refused::Rule(index) => limited(rules, index, wait_us),
+        }
     }
 
     /// How many decisions were made locally because Redis failed or was too

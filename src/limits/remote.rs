@@ -25,7 +25,10 @@ use redis::{
     Script,
 };
 
-use super::{gcra::Refused, rules::Rule, FailureMode, RedisConfig, RedisUrl};
+use super::{
+    rules::{Rule, KEY_PREFIX},
+    FailureMode, RedisConfig, RedisUrl,
+};
 
 /// How long Redis fails before the connection manager is replaced.
 const REBUILD_AFTER: Duration = Duration::from_secs(5);
@@ -40,6 +43,7 @@ pub(crate) struct Remote {
     timeout: Duration,
     failure_mode: FailureMode,
     script: Arc<Script>,
+    peek: Script,
     conn: Mutex<Conn>,
     /// Set while Redis fails: the fast path of a success reads only this.
     failing: AtomicBool,
@@ -76,6 +80,7 @@ impl Remote {
             timeout: config.timeout,
             failure_mode: config.failure_mode,
             script,
+            peek: Script::new(include_str!("peek.lua")),
             conn: Mutex::new(Conn {
                 manager,
                 built: Instant::now(),
@@ -85,11 +90,13 @@ impl Remote {
         })
     }
 
-    /// Decides a call against all its `rules` in Redis: `Ok(None)` if it is
-    /// admitted (and consumed from all), `Ok(Some(_))` if refused (nothing
-    /// consumed), `Err` (scrubbed) if Redis failed or did not answer in time.
-    pub async fn decide(&self, rules: &[Rule]) -> Result<Option<Refused>, String> {
+    /// Decides a call against all its `rules` in Redis, and against the
+    /// daily counter when `daily` (its limit) is more than 0: `Ok(verdict)`
+    /// (admitted and consumed from all, or refused and nothing consumed),
+    /// `Err` (scrubbed) if Redis failed or did not answer in time.
+    pub async fn decide(&self, rules: &[Rule], daily: u32) -> Result<Verdict, String> {
         let mut invocation = self.script.prepare_invoke();
+        invocation.key(daily_key_prefix()).arg(daily);
         for rule in rules {
             invocation
                 .key(&rule.key.redis)
@@ -99,28 +106,72 @@ impl Remote {
         let mut manager = self.manager();
         let reply = tokio::time::timeout(
             self.timeout,
-            invocation.invoke_async::<(i64, i64)>(&mut manager),
+            invocation.invoke_async::<(i64, i64, i64)>(&mut manager),
         )
         .await;
         let verdict = match reply {
-            Ok(Ok((0, _))) => Ok(None),
-            Ok(Ok((index, wait_us)))
-                if index >= 1 && index as usize <= rules.len() && wait_us > 0 =>
+            Ok(Ok((0, _, count))) => Ok(Verdict {
+                refused: None,
+                day_count: count,
+            }),
+            Ok(Ok((1, wait_us, count))) if daily > 0 && wait_us > 0 => Ok(Verdict {
+                refused: Some((Refused::Daily, wait_us)),
+                day_count: count,
+            }),
+            Ok(Ok((index, wait_us, count)))
+                if index >= 2 && index as usize - 2 < rules.len() && wait_us > 0 =>
             {
-                Ok(Some(Refused {
-                    index: index as usize - 1,
-                    wait_us,
-                }))
+                Ok(Verdict {
+                    refused: Some((Refused::Rule(index as usize - 2), wait_us)),
+                    day_count: count,
+                })
             }
             Ok(Ok(other)) => Err(format!("unexpected reply {other:?} from the limits script")),
             Ok(Err(error)) => Err(self.url.scrub(&error.to_string())),
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         };
-        match &verdict {
+        self.outcome(verdict)
+    }
+
+    /// Reads, without changing anything: Redis' clock (µs), this UTC day's
+    /// SMS counter, and the TAT of each of `rules` (`None` when absent).
+    pub async fn peek(&self, rules: &[&Rule]) -> Result<(i64, i64, Vec<Option<i64>>), String> {
+        let mut invocation = self.peek.prepare_invoke();
+        invocation.key(daily_key_prefix());
+        for rule in rules {
+            invocation.key(&rule.key.redis);
+        }
+        let mut manager = self.manager();
+        let reply = tokio::time::timeout(
+            self.timeout,
+            invocation.invoke_async::<Vec<i64>>(&mut manager),
+        )
+        .await;
+        let read = match reply {
+            Ok(Ok(values)) if values.len() == rules.len() + 2 => Ok((
+                values[0],
+                values[1],
+                values[2..]
+                    .iter()
+                    .map(|&tat| (tat >= 0).then_some(tat))
+                    .collect(),
+            )),
+            Ok(Ok(other)) => Err(format!(
+                "unexpected reply of {} values from the peek script",
+                other.len()
+            )),
+            Ok(Err(error)) => Err(self.url.scrub(&error.to_string())),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        };
+        self.outcome(read)
+    }
+
+    fn outcome<T>(&self, result: Result<T, String>) -> Result<T, String> {
+        match &result {
             Ok(_) => self.succeeded(),
             Err(error) => self.failed(error),
         }
-        verdict
+        result
     }
 
     /// What the caller does when [`Remote::decide`] fails.
@@ -192,6 +243,31 @@ impl Remote {
             }
         }
     }
+}
+
+/// What Redis decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    /// `None`: admitted. Else what refused it (the longest wait) and the
+    /// wait, µs.
+    pub refused: Option<(Refused, i64)>,
+    /// The daily counter after the decision (0 without one).
+    pub day_count: i64,
+}
+
+/// What refused a call on Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The daily counter.
+    Daily,
+    /// The rule of this index.
+    Rule(usize),
+}
+
+/// The prefix of the SMS guard's daily counters; the script appends the
+/// UTC day's number (days since the epoch).
+fn daily_key_prefix() -> String {
+    format!("{KEY_PREFIX}sms-day")
 }
 
 /// A connection manager for `url` that connects, and loads the script, in

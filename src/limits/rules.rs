@@ -73,6 +73,8 @@ pub(crate) struct Rates {
     caller_sends: Option<Rate>,
     get_code: Option<(Rate, Key)>,
     verify: Option<(Rate, Key)>,
+    status: Option<(Rate, Key)>,
+    sms_prefix: Option<Rate>,
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -92,7 +94,64 @@ impl Rates {
                 Operation::GetUserAttributeVerificationCode,
             ),
             verify: rpc(config.verify_per_sec, Operation::VerifyUserAttribute),
+            status: rpc(config.status_per_sec, Operation::GetVerificationStatus),
+            sms_prefix: Rate::per(config.sms_prefix_per_hour, HOUR),
         }
+    }
+
+    /// The SMS guard's keyed limit of a send to a number with `prefix`
+    /// (empty when that limit is off).
+    pub fn sms_rules(&self, prefix: &str) -> Vec<Rule> {
+        self.sms_prefix
+            .map(|rate| Rule {
+                limit: Limit::SmsPrefix,
+                key: Key::new("sms-prefix", &[prefix]),
+                rate,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// The user's limits that the status RPC reads (each only when on): the
+    /// send cooldown of each of `attributes`, the hourly sends, the hourly
+    /// verification attempts, and the SMS prefix's limit for `sms_prefix`.
+    pub fn standing_rules(
+        &self,
+        user: &str,
+        attributes: &[&str],
+        sms_prefix: Option<&str>,
+    ) -> Vec<(Limit, Option<Rule>)> {
+        let rule = |limit, rate: Option<Rate>, key: Key| {
+            (limit, rate.map(|rate| Rule { limit, key, rate }))
+        };
+        let mut rules: Vec<_> = attributes
+            .iter()
+            .map(|attribute| {
+                rule(
+                    Limit::SendCooldown,
+                    self.cooldown,
+                    Key::new("cooldown", &[user, attribute]),
+                )
+            })
+            .collect();
+        rules.push(rule(
+            Limit::UserSendQuota,
+            self.user_sends,
+            Key::new("user-sends", &[user]),
+        ));
+        rules.push(rule(
+            Limit::UserVerifyQuota,
+            self.user_verifies,
+            Key::new("user-verifies", &[user]),
+        ));
+        if let Some(prefix) = sms_prefix {
+            rules.push(rule(
+                Limit::SmsPrefix,
+                self.sms_prefix,
+                Key::new("sms-prefix", &[prefix]),
+            ));
+        }
+        rules
     }
 
     /// The limits that apply to `call`, in a fixed order.
@@ -130,6 +189,11 @@ impl Rates {
                     add(Limit::RpcRate(op), Some(*rate), &|| key.clone());
                 }
             }
+            op @ Operation::GetVerificationStatus => {
+                if let Some((rate, key)) = &self.status {
+                    add(Limit::RpcRate(op), Some(*rate), &|| key.clone());
+                }
+            }
         }
         rules
     }
@@ -145,6 +209,7 @@ impl Rates {
             (get_code, self.user_sends),
             (get_code, self.caller_sends),
             (verify, self.user_verifies),
+            (get_code, self.sms_prefix),
         ];
         keyed
             .into_iter()

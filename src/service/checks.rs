@@ -3,7 +3,9 @@
 //! 1. the local token check (`auth`): a bad token costs no Cognito call;
 //! 2. for a send with a `request_id`, the idempotency record
 //!    (`idempotency`): a repeat returns the first answer, before any limit;
-//! 3. the limits (`limits`): per user, per caller, per RPC, in one decision.
+//! 3. the limits (`limits`): per user, per caller, per RPC, in one decision;
+//! 4. for a code by SMS, once the number is known, the SMS guard (`sms`):
+//!    its country, then its daily and prefix limits.
 //!
 //! Keys: the user is the pool and `sub` only when the token's signature was
 //! verified; otherwise a hash of the token itself, so that a forged token
@@ -21,8 +23,13 @@ use crate::{
     domain::{AccessToken, AttributeName, RequestId},
     error::{Error, ErrorKind},
     idempotency::{self, Begin, Idempotency},
-    limits::{Call, Limits, Refusal},
+    limits::{
+        standing::{Asked, Standing},
+        Call, Limits, Refusal,
+    },
     rpc::Operation,
+    sms::{CountryVerdict, NumberFacts, SmsGuard},
+    telemetry::metrics::metrics,
     transport::Peer,
 };
 
@@ -35,6 +42,7 @@ const MARKER_MARGIN: Duration = Duration::from_secs(5);
 pub struct Checks {
     tokens: TokenChecker,
     limits: Limits,
+    sms: SmsGuard,
     idempotency: Idempotency,
 }
 
@@ -62,7 +70,10 @@ impl Checks {
             .check_config(config.cognito_endpoint.as_deref(), config.region.as_deref());
         token_config.validate()?;
         let tokens = TokenChecker::new(token_config)?;
-        let limits_config = config.limits.limits_config()?;
+        let mut limits_config = config.limits.limits_config()?;
+        limits_config.sms_per_day = config.sms.sms_daily_limit;
+        limits_config.sms_prefix_per_hour = config.sms.sms_prefix_sends_per_hour;
+        let sms = config.sms.guard()?;
         let remote = match &limits_config.redis {
             Some(redis) => Some(idempotency::remote::Remote::new(
                 redis,
@@ -75,6 +86,7 @@ impl Checks {
         Ok(Self {
             tokens,
             limits,
+            sms,
             idempotency: Idempotency::new(config.limits.idempotency_window(), remote),
         })
     }
@@ -139,32 +151,92 @@ impl Checks {
             })
     }
 
-    /// Decides the limits of a call by `who`, from `caller`.
+    /// Decides the limits of a call by `who`, from `caller`, for
+    /// `attribute` (empty for the status RPC, which has none).
     pub async fn admit(
         &self,
         op: Operation,
         who: &Admitted,
-        attribute: &AttributeName,
+        attribute: &str,
         caller: &str,
     ) -> Result<(), Error> {
         let call = Call {
             operation: op,
             user: &who.user,
-            attribute: attribute.as_str(),
+            attribute,
             caller,
         };
-        self.limits.check(&call).await.map_err(|refusal| {
-            let kind = match refusal {
-                Refusal::Limited { limit, wait } => ErrorKind::Limited {
-                    limit,
-                    wait,
-                    description: limit.description(self.limits.config()),
-                },
-                Refusal::Unavailable => ErrorKind::LimitsUnavailable,
-            };
-            Error::new(op, kind)
-        })
+        self.limits
+            .check(&call)
+            .await
+            .map_err(|refusal| self.refused(op, refusal))
     }
+
+    /// The SMS guard, for a code to the number `facts` describes: the
+    /// country rule, then the daily and prefix limits (consumed when the
+    /// code may go). Refusals are counted by country and reason.
+    pub async fn sms(&self, op: Operation, facts: &NumberFacts) -> Result<SmsPass, Error> {
+        let country = facts.country_label();
+        let monitored = match self.sms.country(facts.country.as_deref()) {
+            CountryVerdict::Allowed => false,
+            CountryVerdict::Monitored => true,
+            CountryVerdict::Refused => {
+                metrics().sms_refused(country, "SMS_COUNTRY_NOT_ALLOWED");
+                return Err(Error::new(
+                    op,
+                    ErrorKind::SmsCountryNotAllowed {
+                        country: country.to_owned(),
+                    },
+                ));
+            }
+        };
+        // A number without a prefix (it does not parse) shares one key.
+        let prefix = facts.prefix.as_deref().unwrap_or("unparsed");
+        self.limits.check_sms(prefix).await.map_err(|refusal| {
+            if let Refusal::Limited { limit, .. } = refusal {
+                metrics().sms_refused(country, limit.reason());
+            }
+            self.refused(op, refusal)
+        })?;
+        Ok(SmsPass { monitored })
+    }
+
+    /// Whether the SMS guard would refuse a number of `facts`' country.
+    pub fn sms_country_refused(&self, facts: &NumberFacts) -> bool {
+        self.sms.country(facts.country.as_deref()) == CountryVerdict::Refused
+    }
+
+    /// Where `who` stands for `asked`, consuming nothing.
+    pub async fn standing(
+        &self,
+        op: Operation,
+        who: &Admitted,
+        asked: &[Asked<'_>],
+    ) -> Result<Standing, Error> {
+        self.limits
+            .standing(&who.user, asked)
+            .await
+            .map_err(|refusal| self.refused(op, refusal))
+    }
+
+    fn refused(&self, op: Operation, refusal: Refusal) -> Error {
+        let kind = match refusal {
+            Refusal::Limited { limit, wait } => ErrorKind::Limited {
+                limit,
+                wait,
+                description: limit.description(self.limits.config()),
+            },
+            Refusal::Unavailable => ErrorKind::LimitsUnavailable,
+        };
+        Error::new(op, kind)
+    }
+}
+
+/// A code the SMS guard lets go.
+#[derive(Debug, Clone, Copy)]
+pub struct SmsPass {
+    /// Outside the allowed countries, sent because the mode is `monitor`.
+    pub monitored: bool,
 }
 
 /// The caller of a request: its mTLS identity, else its peer address.

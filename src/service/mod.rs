@@ -1,7 +1,9 @@
 //! The gRPC handlers: parse the request into domain types, pass the
-//! [`checks`] (token, idempotency, limits), call Cognito within the time
+//! [`checks`] (token, idempotency, limits; for a code by SMS the SMS guard,
+//! after Cognito's GetUser gave the number), call Cognito within the time
 //! budget, map the result; count codes sent and attributes verified, and
 //! write the audit event. Errors become statuses in `status.rs`.
+//! [`status`] answers GetVerificationStatus.
 //!
 //! Each RPC's work runs in a task of its own that outlives the RPC: once a
 //! call has gone to Cognito, the SMS is sent whether or not the caller still
@@ -10,6 +12,7 @@
 //! shutdown waits for these tasks within the drain.
 
 pub mod checks;
+mod status;
 
 use std::{future::Future, time::Duration};
 
@@ -26,12 +29,13 @@ use crate::{
     cognito::Cognito,
     convert,
     deadline::Deadline,
-    domain::{AttributeName, DeliveryMedium, Sent},
+    domain::{AccessToken, AttributeName, DeliveryMedium, Sent},
     error::{Error, ErrorKind},
     idempotency::{Begin, Ticket},
     middleware::AdmissionSlot,
     proto::{self, user_attribute_verification_service_server::UserAttributeVerificationService},
     rpc::Operation,
+    sms::NumberFacts,
     telemetry::metrics::metrics,
 };
 
@@ -45,8 +49,9 @@ pub struct VerificationService {
 
 /// What a send did.
 enum Outcome {
-    /// Cognito sent a code; the ticket records the answer for repeats.
-    Sent(Sent, Option<Ticket>),
+    /// Cognito sent a code; the ticket records the answer for repeats; the
+    /// number's country when it went by SMS through the guard.
+    Sent(Sent, Option<Ticket>, Option<String>),
     /// A repeat of an idempotent send: the first answer, encoded.
     Replayed(Bytes),
 }
@@ -141,18 +146,29 @@ impl VerificationService {
                     }
                 }
             };
-            self.checks.admit(OP, &who, &req.attribute, &caller).await?;
+            self.checks
+                .admit(OP, &who, req.attribute.as_str(), &caller)
+                .await?;
+            let country = if req.attribute.as_str() == PHONE {
+                self.guard_sms(&who, &req.token, deadline, &mut audit)
+                    .await?
+            } else {
+                None
+            };
             let budget = self.budget(OP, deadline)?;
             let sent = self
                 .cognito
                 .send_code(&who.token.region, req, budget)
                 .await?;
-            Ok::<_, Error>(Outcome::Sent(sent, ticket))
+            Ok::<_, Error>(Outcome::Sent(sent, ticket, country))
         }
         .await;
         let response = match outcome {
-            Ok(Outcome::Sent(sent, ticket)) => {
+            Ok(Outcome::Sent(sent, ticket, country)) => {
                 metrics().code_sent(medium_label(&sent));
+                if let Some(country) = country.filter(|_| medium_label(&sent) == "sms") {
+                    metrics().sms_sent(&country);
+                }
                 audit.sent(&sent);
                 let response = proto::GetUserAttributeVerificationCodeResponse {
                     code_delivery_details: sent.delivery.map(Into::into),
@@ -193,16 +209,22 @@ impl VerificationService {
                 .token(OP, &req.token, key_wait(deadline))
                 .await?;
             audit.checked(&who.token);
-            self.checks.admit(OP, &who, &req.attribute, &caller).await?;
+            self.checks
+                .admit(OP, &who, req.attribute.as_str(), &caller)
+                .await?;
             let attribute: AttributeName = req.attribute.clone();
+            let token = req.token.clone();
             let budget = self.budget(OP, deadline)?;
             let request_id = self.cognito.verify(&who.token.region, req, budget).await?;
-            Ok::<_, Error>((attribute, request_id))
+            Ok::<_, Error>((attribute, request_id, token, who.token.region))
         }
         .await;
         match verified {
-            Ok((attribute, request_id)) => {
+            Ok((attribute, request_id, token, region)) => {
                 metrics().attribute_verified(attribute.as_str());
+                if attribute.as_str() == PHONE {
+                    self.count_verified_number(region, token);
+                }
                 audit.request_id(request_id);
                 audit.succeeded();
                 Ok(Response::new(proto::VerifyUserAttributeResponse {}))
@@ -211,6 +233,65 @@ impl VerificationService {
         }
     }
 }
+
+impl VerificationService {
+    /// The SMS guard of a code for `phone_number`: Cognito's GetUser for
+    /// the number (the request has only the attribute's name), then the
+    /// checks. `Some(country)` for the metrics of the send; `None` when the
+    /// user has no number (Cognito then refuses the send itself).
+    async fn guard_sms(
+        &self,
+        who: &checks::Admitted,
+        token: &AccessToken,
+        deadline: Deadline,
+        audit: &mut Entry,
+    ) -> Result<Option<String>, Error> {
+        const OP: Operation = Operation::GetUserAttributeVerificationCode;
+        let budget = self.budget(OP, deadline)?;
+        let contacts = self
+            .cognito
+            .get_user(OP, &who.token.region, token, budget)
+            .await?;
+        let Some(number) = contacts.phone.expose() else {
+            return Ok(None);
+        };
+        let facts = NumberFacts::of(number);
+        let country = facts.country_label().to_owned();
+        let verdict = self.checks.sms(OP, &facts).await;
+        audit.sms_country(&country, verdict.as_ref().is_ok_and(|p| p.monitored));
+        if verdict?.monitored {
+            metrics().sms_monitored(&country);
+        }
+        Ok(Some(country))
+    }
+
+    /// Counts a verified phone number by its country, which only GetUser
+    /// knows: asked after the answer went out, in a task of its own (drained
+    /// at shutdown like the RPCs'), so the verify is not slower for it.
+    fn count_verified_number(&self, region: String, token: AccessToken) {
+        let cognito = self.cognito.clone();
+        self.tasks.spawn(
+            async move {
+                let budget = cognito.call_timeout();
+                let country = match cognito
+                    .get_user(Operation::VerifyUserAttribute, &region, &token, budget)
+                    .await
+                {
+                    Ok(contacts) => contacts
+                        .phone
+                        .expose()
+                        .map(|n| NumberFacts::of(n).country_label().to_owned()),
+                    Err(_) => None,
+                };
+                metrics().sms_verified(country.as_deref().unwrap_or("unknown"));
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// The attribute whose codes go by SMS.
+const PHONE: &str = "phone_number";
 
 #[tonic::async_trait]
 impl UserAttributeVerificationService for VerificationService {
@@ -230,6 +311,15 @@ impl UserAttributeVerificationService for VerificationService {
         let slot = request.extensions().get::<AdmissionSlot>().cloned();
         let service = self.clone();
         self.run(slot, move || service.verify(request)).await
+    }
+
+    async fn get_verification_status(
+        &self,
+        request: Request<proto::GetVerificationStatusRequest>,
+    ) -> Result<Response<proto::GetVerificationStatusResponse>, Status> {
+        let slot = request.extensions().get::<AdmissionSlot>().cloned();
+        let service = self.clone();
+        self.run(slot, move || service.status(request)).await
     }
 }
 

@@ -150,7 +150,7 @@ fn _every_variant_has_a_sample(kind: ErrorKind, rejection: TokenRejection, limit
         UnparseableResponse { .. } | Internal { .. } | Token(_) | Limited { .. } => {}
         LimitsUnavailable | RequestInProgress | CallerNotAllowed { .. } | Overloaded { .. } => {}
         KeysUnavailable { .. } | MessageTooLarge { .. } | RequestBufferFull { .. } => {}
-        RequestReadTimeout { .. } | DeadlineExceeded => {}
+        RequestReadTimeout { .. } | DeadlineExceeded | SmsCountryNotAllowed { .. } => {}
     }
     use TokenRejection::*;
     match rejection {
@@ -160,6 +160,7 @@ fn _every_variant_has_a_sample(kind: ErrorKind, rejection: TokenRejection, limit
     use Limit::*;
     match limit {
         SendCooldown | UserSendQuota | UserVerifyQuota | CallerRate | RpcRate(_) => {}
+        SmsDaily | SmsPrefix => {}
     }
 }
 
@@ -195,10 +196,20 @@ fn service_samples() -> Vec<ErrorKind> {
         RequestBufferFull { budget_bytes: 1 },
         RequestReadTimeout { timeout: s },
         DeadlineExceeded,
+        SmsCountryNotAllowed {
+            country: String::from("FR"),
+        },
     ];
     kinds.extend([Malformed, Expired, NotAnAccessToken, MissingScope].map(Token));
     kinds.extend([IssuerNotAllowed, BadSignature, UnknownPool].map(Token));
-    let limits = [SendCooldown, UserSendQuota, UserVerifyQuota, CallerRate];
+    let limits = [
+        SendCooldown,
+        UserSendQuota,
+        UserVerifyQuota,
+        CallerRate,
+        SmsDaily,
+        SmsPrefix,
+    ];
     let limited = |limit| Limited {
         limit,
         wait: s,

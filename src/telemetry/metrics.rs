@@ -21,7 +21,7 @@ use prometheus_client::{
 use tonic::Code;
 
 use super::process::ProcessCollector;
-use crate::rpc::Operation;
+use crate::rpc::{CognitoOperation, Operation};
 
 /// `grpc_service` of every series: the only service counted.
 pub const GRPC_SERVICE: &str = "cognito.verify.v1.UserAttributeVerificationService";
@@ -79,6 +79,9 @@ const REJECTION_REASONS: &[&str] = &[
     "message_too_large",
     "request_buffer_full",
     "request_read_timeout",
+    "sms_country_not_allowed",
+    "sms_daily_limit",
+    "sms_prefix_limit",
 ];
 /// Transport outcomes of a Cognito call.
 const TRANSPORT_OUTCOMES: &[&str] = &["timeout", "unreachable", "unparseable_response", "internal"];
@@ -150,6 +153,19 @@ struct AttributeLabels {
     attribute: &'static str,
 }
 
+/// A phone number's country: ISO 3166-1 alpha-2 from the phone-number
+/// library's closed list of regions, or `unknown`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CountryLabels {
+    country: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CountryReasonLabels {
+    country: String,
+    reason: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     outcome: &'static str,
@@ -200,8 +216,8 @@ impl Closed {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    rpc: [RpcSeries; 2],
-    cognito: [CognitoSeries; 2],
+    rpc: [RpcSeries; 3],
+    cognito: [CognitoSeries; 3],
     rejected: Family<ReasonLabels, Counter>,
     rejected_known: Closed,
     in_flight: Gauge,
@@ -219,6 +235,10 @@ pub struct Metrics {
     streams_ended: Closed,
     listener_refused: Closed,
     warnings_suppressed: Counter,
+    sms_sent: Family<CountryLabels, Counter>,
+    sms_verified: Family<CountryLabels, Counter>,
+    sms_refusals: Family<CountryReasonLabels, Counter>,
+    sms_monitored: Family<CountryLabels, Counter>,
 }
 
 /// Outcomes of a user pool's key-set fetch: `refused` is a fetch that was
@@ -262,6 +282,15 @@ fn index(op: Operation) -> usize {
     match op {
         Operation::GetUserAttributeVerificationCode => 0,
         Operation::VerifyUserAttribute => 1,
+        Operation::GetVerificationStatus => 2,
+    }
+}
+
+fn cognito_index(op: CognitoOperation) -> usize {
+    match op {
+        CognitoOperation::GetUserAttributeVerificationCode => 0,
+        CognitoOperation::VerifyUserAttribute => 1,
+        CognitoOperation::GetUser => 2,
     }
 }
 
@@ -312,7 +341,7 @@ impl Metrics {
                 handling: handling.get_or_create(&labels).clone(),
             }
         });
-        let cognito = Operation::ALL.map(|op| CognitoSeries {
+        let cognito = CognitoOperation::ALL.map(|op| CognitoSeries {
             outcomes: ["ok", "OtherException"]
                 .iter()
                 .chain(COGNITO_EXCEPTIONS)
@@ -477,6 +506,31 @@ impl Metrics {
             "Warnings that requests can trigger, not logged because the same warning was logged within its interval",
             warnings_suppressed.clone(),
         );
+        let sms_sent = Family::<CountryLabels, Counter>::default();
+        registry.register(
+            "cognito_verify_sms_codes_sent",
+            "Verification codes Cognito sent by SMS, by the number's country",
+            sms_sent.clone(),
+        );
+        let sms_verified = Family::<CountryLabels, Counter>::default();
+        registry.register(
+            "cognito_verify_sms_verified",
+            "Phone numbers verified, by the number's country",
+            sms_verified.clone(),
+        );
+        let sms_refusals = Family::<CountryReasonLabels, Counter>::default();
+        registry.register(
+            "cognito_verify_sms_refusals",
+            "SMS codes the SMS guard refused before any send, by country and reason",
+            sms_refusals.clone(),
+        );
+        let sms_monitored = Family::<CountryLabels, Counter>::default();
+        registry.register(
+            "cognito_verify_sms_country_monitored",
+            "SMS codes sent to numbers outside the allowed countries because the mode is monitor",
+            sms_monitored.clone(),
+        );
+        registry.register_collector(Box::new(SmsDaily));
         Self {
             registry,
             rpc,
@@ -497,7 +551,61 @@ impl Metrics {
             streams_ended,
             listener_refused,
             warnings_suppressed,
+            sms_sent,
+            sms_verified,
+            sms_refusals,
+            sms_monitored,
         }
+    }
+
+    /// Cognito sent a code by SMS to a number of `country` (a code of the
+    /// phone-number library's closed list, or `unknown`).
+    pub fn sms_sent(&self, country: &str) {
+        self.sms_sent.get_or_create(&country_labels(country)).inc();
+    }
+
+    /// A phone number of `country` was verified.
+    pub fn sms_verified(&self, country: &str) {
+        self.sms_verified
+            .get_or_create(&country_labels(country))
+            .inc();
+    }
+
+    /// The SMS guard refused a code to a number of `country` for `reason`
+    /// (`SMS_COUNTRY_NOT_ALLOWED`, `SMS_DAILY_LIMIT`, `SMS_PREFIX_LIMIT`).
+    pub fn sms_refused(&self, country: &str, reason: &'static str) {
+        self.sms_refusals
+            .get_or_create(&CountryReasonLabels {
+                country: country_labels(country).country,
+                reason,
+            })
+            .inc();
+    }
+
+    /// A code went to a number outside the allowed countries (`monitor`).
+    pub fn sms_monitored(&self, country: &str) {
+        self.sms_monitored
+            .get_or_create(&country_labels(country))
+            .inc();
+    }
+
+    /// The count of `family`'s series with `country`, for tests.
+    pub fn sms_count(&self, family: &str, country: &str) -> u64 {
+        let labels = country_labels(country);
+        match family {
+            "sent" => self.sms_sent.get_or_create(&labels).get(),
+            "verified" => self.sms_verified.get_or_create(&labels).get(),
+            "monitored" => self.sms_monitored.get_or_create(&labels).get(),
+            _ => 0,
+        }
+    }
+
+    /// Where the SMS daily count comes from, and the daily limit (0: off):
+    /// set when a server's limits are built (the last one built wins).
+    pub fn sms_daily_from(&self, limit: u32, source: impl Fn() -> i64 + Send + Sync + 'static) {
+        *SMS_DAILY_SOURCE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((limit, Box::new(source)));
     }
 
     /// A user pool's key-set fetch ended (or was refused): one of
@@ -591,8 +699,8 @@ impl Metrics {
     /// A Cognito call of `op` ended: `outcome` is `ok`, the exception name
     /// or a transport outcome; names this build does not know count as
     /// `OtherException`, so a misbehaving endpoint cannot grow the label set.
-    pub fn cognito_call(&self, op: Operation, outcome: &str, started: Instant) {
-        let series = &self.cognito[index(op)];
+    pub fn cognito_call(&self, op: CognitoOperation, outcome: &str, started: Instant) {
+        let series = &self.cognito[cognito_index(op)];
         series.duration.observe(started.elapsed().as_secs_f64());
         let known = series.outcomes.iter().find(|(o, _)| *o == outcome);
         let (_, counter) = known.unwrap_or(&series.outcomes[1]);
@@ -690,6 +798,53 @@ impl prometheus_client::collector::Collector for LimitFallbacks {
             "Limit decisions made with this replica's own state because Redis failed or was too slow",
             None,
             counter.metric_type(),
+        )?)
+    }
+}
+
+/// The label of `country`: the ISO code when it is one (two upper-case
+/// letters: the phone-number library gives nothing else), else `unknown`.
+fn country_labels(country: &str) -> CountryLabels {
+    let iso = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
+    CountryLabels {
+        country: if iso { country } else { "unknown" }.to_owned(),
+    }
+}
+
+/// The SMS daily limit and where the day's count comes from.
+type DailySource = (u32, Box<dyn Fn() -> i64 + Send + Sync>);
+static SMS_DAILY_SOURCE: std::sync::Mutex<Option<DailySource>> = std::sync::Mutex::new(None);
+
+/// Exposes the SMS daily count and limit (both 0 until a server is built).
+#[derive(Debug)]
+struct SmsDaily;
+
+impl prometheus_client::collector::Collector for SmsDaily {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::{encoding::EncodeMetric as _, metrics::gauge::ConstGauge};
+        let (limit, sent) = match &*SMS_DAILY_SOURCE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some((limit, source)) => (i64::from(*limit), source()),
+            None => (0, 0),
+        };
+        let gauge = ConstGauge::new(sent);
+        gauge.encode(encoder.encode_descriptor(
+            "cognito_verify_sms_daily_sent",
+            "SMS codes counted against the daily limit in the current UTC day (cluster-wide with Redis, as last seen by this replica)",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        let gauge = ConstGauge::new(limit);
+        gauge.encode(encoder.encode_descriptor(
+            "cognito_verify_sms_daily_limit",
+            "The configured SMS codes per UTC day (--sms-daily-limit); 0: off",
+            None,
+            gauge.metric_type(),
         )?)
     }
 }

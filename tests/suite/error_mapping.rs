@@ -145,6 +145,8 @@ async fn every_cognito_error_type_maps_to_its_code() {
 async fn invalid_parameter_reason_code_is_kept() {
     let cognito = ScriptedCognito::start().await;
     let facade = Facade::start(&cognito.url, &[]).await;
+    // GetUser first (the SMS guard needs the number), then the send.
+    cognito.push(Reply::user_with_phone());
     cognito.push(Reply::raw(
         400,
         &[("x-amzn-errortype", "InvalidParameterException:"), ("x-amzn-requestid", "r-1")],

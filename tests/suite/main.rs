@@ -24,7 +24,11 @@
 //! What stands in front of Cognito:
 //! - [`protection`]: the token check, one replica's limits, idempotent sends;
 //! - [`protection_redis`]: the same across replica processes sharing Redis;
-//! - [`limits_redis`]: the limits' own behaviour on a real Redis.
+//! - [`limits_redis`]: the limits' own behaviour on a real Redis;
+//! - [`sms_guard`]: the SMS guard: countries, the daily and prefix limits.
+//!
+//! What a caller can ask:
+//! - [`verification_status`]: GetVerificationStatus, the limits read.
 //!
 //! The server and its transport:
 //! - [`server`]: health, reflection, admission control, graceful shutdown;
@@ -80,9 +84,11 @@ mod process;
 mod protection;
 mod protection_redis;
 mod server;
+mod sms_guard;
 mod status_properties;
 mod telemetry;
 mod tls;
 mod tls_process;
 mod validation;
+mod verification_status;
 mod wire_request;

@@ -45,7 +45,7 @@ fn reason(status: &Status) -> String {
 /// A facade process on the stack's backend, deciding its limits on `redis`,
 /// with the signature check on and `flags` (which override the tests'
 /// defaults of `common::binary`, and [`ON_REDIS`]).
-async fn replica(stack: &Stack, redis: &str, flags: &[&str]) -> Running {
+pub(crate) async fn replica(stack: &Stack, redis: &str, flags: &[&str]) -> Running {
     let mut args = vec![
         "--region",
         "us-east-1",

@@ -77,6 +77,12 @@ const LIMIT_TABLE: &[(Limit, &str)] = &[
         Limit::RpcRate(Operation::VerifyUserAttribute),
         "RATE_LIMITED",
     ),
+    (
+        Limit::RpcRate(Operation::GetVerificationStatus),
+        "RATE_LIMITED",
+    ),
+    (Limit::SmsDaily, "SMS_DAILY_LIMIT"),
+    (Limit::SmsPrefix, "SMS_PREFIX_LIMIT"),
 ];
 
 /// Fields a `BadRequest` may name.
@@ -105,6 +111,7 @@ enum Spec {
     LimitsUnavailable,
     RequestInProgress,
     CallerNotAllowed(Option<String>),
+    SmsCountryNotAllowed(String),
     Overloaded(u32),
     KeysUnavailable(Duration),
     MessageTooLarge(u32),
@@ -155,6 +162,7 @@ impl Spec {
             Spec::LimitsUnavailable => ErrorKind::LimitsUnavailable,
             Spec::RequestInProgress => ErrorKind::RequestInProgress,
             Spec::CallerNotAllowed(caller) => ErrorKind::CallerNotAllowed { caller },
+            Spec::SmsCountryNotAllowed(country) => ErrorKind::SmsCountryNotAllowed { country },
             Spec::Overloaded(max_concurrent) => ErrorKind::Overloaded { max_concurrent },
             Spec::KeysUnavailable(retry_after) => ErrorKind::KeysUnavailable { retry_after },
             Spec::MessageTooLarge(max_bytes) => ErrorKind::MessageTooLarge { max_bytes },
@@ -203,6 +211,11 @@ impl Spec {
                 Some(IN_PROGRESS_RETRY_DELAY),
             ),
             Spec::CallerNotAllowed(_) => (Code::PermissionDenied, Some("CALLER_NOT_ALLOWED"), None),
+            Spec::SmsCountryNotAllowed(_) => (
+                Code::FailedPrecondition,
+                Some("SMS_COUNTRY_NOT_ALLOWED"),
+                None,
+            ),
             Spec::Overloaded(_) => (
                 Code::ResourceExhausted,
                 Some("OVERLOADED"),
@@ -263,6 +276,7 @@ fn variant(kind: &ErrorKind) -> &'static str {
         ErrorKind::LimitsUnavailable => "LimitsUnavailable",
         ErrorKind::RequestInProgress => "RequestInProgress",
         ErrorKind::CallerNotAllowed { .. } => "CallerNotAllowed",
+        ErrorKind::SmsCountryNotAllowed { .. } => "SmsCountryNotAllowed",
         ErrorKind::Overloaded { .. } => "Overloaded",
         ErrorKind::KeysUnavailable { .. } => "KeysUnavailable",
         ErrorKind::MessageTooLarge { .. } => "MessageTooLarge",
@@ -381,6 +395,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         1 => Just(Spec::LimitsUnavailable),
         1 => Just(Spec::RequestInProgress),
         1 => proptest::option::of(text()).prop_map(Spec::CallerNotAllowed),
+        1 => prop_oneof![Just("FR".to_owned()), Just("unknown".to_owned())].prop_map(Spec::SmsCountryNotAllowed),
         1 => any::<u32>().prop_map(Spec::Overloaded),
         1 => duration().prop_map(Spec::KeysUnavailable),
         1 => any::<u32>().prop_map(Spec::MessageTooLarge),
@@ -618,6 +633,7 @@ fn generator_covers_every_variant() {
         "LimitsUnavailable",
         "RequestInProgress",
         "CallerNotAllowed",
+        "SmsCountryNotAllowed",
         "Overloaded",
         "KeysUnavailable",
         "MessageTooLarge",

@@ -60,7 +60,11 @@ async fn sms_delivery_and_missing_details() {
     let facade = Facade::start(&cognito.url, &[]).await;
     let mut client = facade.client().await;
     let request = || send_request(TOKEN, "phone_number");
+    // A code for a phone number: GetUser first, for the number (the SMS
+    // guard), then the send.
+    let user = Reply::user_with_phone;
 
+    cognito.push(user());
     cognito.push(Reply::ok(json!({"CodeDeliveryDetails": {
         "Destination": "+*******0100", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}})));
     let details = client
@@ -73,6 +77,7 @@ async fn sms_delivery_and_missing_details() {
     assert_eq!(details.destination, "+*******0100");
 
     // Some emulators answer `{}`: the field stays unset.
+    cognito.push(user());
     cognito.push(Reply::ok(json!({})));
     let empty = client
         .get_user_attribute_verification_code(request())
@@ -81,9 +86,12 @@ async fn sms_delivery_and_missing_details() {
         .into_inner();
     assert_eq!(empty.code_delivery_details, None);
 
+    let requests = cognito.requests();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(requests[2].json(), json!({"AccessToken": TOKEN}));
     // No ClientMetadata member when the map is empty.
     assert_eq!(
-        cognito.requests()[1].json(),
+        requests[3].json(),
         json!({"AccessToken": TOKEN, "AttributeName": "phone_number"})
     );
     facade.shutdown().await;

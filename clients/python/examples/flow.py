@@ -1,6 +1,8 @@
 """The whole flow against a running `cognito-verify dev`: request a code for
 the email address, read it from the dev backend's outbox, verify it, then
-request again and show the SEND_COOLDOWN refusal with its retry delay.
+request again and show the SEND_COOLDOWN refusal with its retry delay; last,
+ask where the user stands (GetVerificationStatus): the email verified, as the
+backend holds it, and the cooldown the refusal named.
 
 Environment: COGNITO_VERIFY_ADDR (default 127.0.0.1:50051),
 COGNITO_VERIFY_EMULATOR_URL (default http://127.0.0.1:9229),
@@ -92,6 +94,17 @@ def main() -> None:
                   f" (quota: {quota})")
         else:
             fail("a second send within the cooldown was not refused")
+
+        # 5. Where the user stands: read, nothing spent.
+        status = client.get_verification_status(token)
+        email = next((a for a in status.attributes if a.attribute_name == ATTRIBUTE), None)
+        if email is None:
+            fail(f"the status has no {ATTRIBUTE}")
+        if not email.verified or email.send_blocked_by != ErrorReason.Value("SEND_COOLDOWN"):
+            fail(f"expected a verified {ATTRIBUTE} in its cooldown, got {email}")
+        left = status.sends_left if status.HasField("sends_left") else "unlimited"
+        print(f"5. status: {ATTRIBUTE} verified, next code in {email.next_send_in.seconds} s"
+              f" ({ErrorReason.Name(email.send_blocked_by)}), {left} codes left this hour")
 
 
 if __name__ == "__main__":

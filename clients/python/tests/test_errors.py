@@ -139,3 +139,47 @@ def test_no_retry_past_the_deadline():
     with pytest.raises(CognitoVerifyError) as e:
         client_with("VerifyUserAttribute", stub).verify_user_attribute("t", "email", "1")
     assert len(stub.calls) == 1 and e.value.reason_name == "SIGNING_KEYS_UNAVAILABLE"
+
+
+def with_retry_info(code, reason, seconds=0.1):
+    return FakeRpcError(code, "later", [
+        pack(error_details_pb2.ErrorInfo(reason=reason, domain="cognito-verify")),
+        pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
+            seconds=int(seconds), nanos=int(seconds % 1 * 1e9))))])
+
+
+def test_status_is_retried_on_any_retry_info():
+    # Reasons a verify is not retried on (Cognito was, or may have been,
+    # called): a status read consumes nothing, so it is retried on them.
+    for code, reason in [(grpc.StatusCode.UNAVAILABLE, "COGNITO_UNREACHABLE"),
+                         (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_REQUESTS"),
+                         (grpc.StatusCode.RESOURCE_EXHAUSTED, "SMS_DAILY_LIMIT")]:
+        stub = FakeStub([with_retry_info(code, reason)])
+        with pytest.raises(CognitoVerifyError):
+            client_with("VerifyUserAttribute", stub).verify_user_attribute("t", "email", "1")
+        assert len(stub.calls) == 1, reason
+        stub = FakeStub([with_retry_info(code, reason)])
+        assert client_with("GetVerificationStatus", stub).get_verification_status("t") == "ok", reason
+        assert len(stub.calls) == 2, reason
+
+
+def test_status_is_not_retried_without_retry_info():
+    for code, reason in [(grpc.StatusCode.UNAVAILABLE, "COGNITO_UNREACHABLE"),
+                         (grpc.StatusCode.RESOURCE_EXHAUSTED, "OVERLOADED"),
+                         (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_EXPIRED")]:
+        stub = FakeStub([FakeRpcError(code, "no", [
+            pack(error_details_pb2.ErrorInfo(reason=reason, domain="cognito-verify"))])])
+        with pytest.raises(CognitoVerifyError) as e:
+            client_with("GetVerificationStatus", stub).get_verification_status("t")
+        assert e.value.reason_name == reason and len(stub.calls) == 1
+
+
+def test_status_retries_stay_within_attempts_and_deadline():
+    stub = FakeStub([with_retry_info(grpc.StatusCode.UNAVAILABLE, "COGNITO_UNREACHABLE")] * 5)
+    with pytest.raises(CognitoVerifyError):
+        client_with("GetVerificationStatus", stub).get_verification_status("t")
+    assert len(stub.calls) == 3
+    stub = FakeStub([with_retry_info(grpc.StatusCode.UNAVAILABLE, "COGNITO_UNREACHABLE", seconds=60)])
+    with pytest.raises(CognitoVerifyError):
+        client_with("GetVerificationStatus", stub).get_verification_status("t", timeout=5)
+    assert len(stub.calls) == 1 and stub.calls[0] <= 5

@@ -1,6 +1,8 @@
 //! The whole flow against `cognito-verify dev`: request a code for `email`,
 //! read it from the embedded backend's outbox, verify it, then request again
-//! and show the refusal (`SEND_COOLDOWN`) with its retry delay.
+//! and show the refusal (`SEND_COOLDOWN`) with its retry delay; last, ask
+//! where the user stands (GetVerificationStatus): the email verified, as
+//! the backend holds it, and the cooldown the refusal named.
 //!
 //! ```text
 //! cognito-verify dev            # prints `export TOKEN=...`
@@ -68,7 +70,7 @@ async fn run() -> Result<(), Failure> {
 
     // 4. Request again at once: refused, with the wait.
     match client.send_code(SendCode::new(&token, ATTRIBUTE)).await {
-        Ok(_) => Err("a second send within the cooldown was not refused".into()),
+        Ok(_) => return Err("a second send within the cooldown was not refused".into()),
         Err(e) if e.reason() == Some(ErrorReason::SendCooldown) => {
             let wait = e
                 .retry_after()
@@ -79,10 +81,30 @@ async fn run() -> Result<(), Failure> {
                 e.code(),
                 wait.as_millis()
             );
-            Ok(())
         }
-        Err(e) => Err(format!("expected SEND_COOLDOWN, got {e}").into()),
+        Err(e) => return Err(format!("expected SEND_COOLDOWN, got {e}").into()),
     }
+
+    // 5. Where the user stands: read, nothing spent.
+    let status = client.verification_status(&token).await?;
+    let email = status
+        .attributes
+        .iter()
+        .find(|a| a.attribute_name == ATTRIBUTE)
+        .ok_or("the status has no email")?;
+    if !email.verified || email.send_blocked_by() != ErrorReason::SendCooldown {
+        return Err(format!("expected a verified email in its cooldown, got {email:?}").into());
+    }
+    let next = email.next_send_in.unwrap_or_default();
+    println!(
+        "status: {ATTRIBUTE} verified, next code in {} s ({}), {} codes left this hour",
+        next.seconds,
+        email.send_blocked_by().as_str_name(),
+        status
+            .sends_left
+            .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
+    );
+    Ok(())
 }
 
 /// The `username` claim of the access token (the outbox names users by it).

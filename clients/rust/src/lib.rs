@@ -298,6 +298,9 @@ pub enum Rpc {
     },
     /// VerifyUserAttribute.
     Verify,
+    /// GetVerificationStatus: reads only, so any `RetryInfo` makes a retry
+    /// safe.
+    Status,
 }
 
 /// How long to wait before retrying `rpc` after `error`, or `None` when a
@@ -311,6 +314,7 @@ pub fn retry_delay(rpc: Rpc, error: &Error) -> Option<Duration> {
             .reason()
             .filter(|r| VERIFY_RETRY_REASONS.contains(r))
             .map(|_| wait),
+        Rpc::Status => Some(wait),
     }
 }
 
@@ -593,6 +597,23 @@ impl Client {
         )
         .await?;
         Ok(())
+    }
+
+    /// Where the token's user stands: for `email` and `phone_number`,
+    /// whether the user has it (masked), whether it is verified, when the
+    /// next code could be sent and what would refuse it; sends and attempts
+    /// left. Consumes no limit; retried on any status with `RetryInfo`.
+    pub async fn verification_status(
+        &self,
+        access_token: impl Into<String>,
+    ) -> Result<proto::GetVerificationStatusResponse, Error> {
+        let message = proto::GetVerificationStatusRequest {
+            access_token: access_token.into(),
+        };
+        self.call(Rpc::Status, None, message, |mut stub, request| async move {
+            stub.get_verification_status(request).await
+        })
+        .await
     }
 
     async fn call<M, R, F, Fut>(

@@ -210,3 +210,14 @@ fn a_bare_address_gets_the_scheme_of_its_transport() {
         "http://[::1]:50051"
     );
 }
+
+#[test]
+fn a_status_read_is_retried_on_any_retry_info() {
+    let wait = Duration::from_millis(250);
+    for reason in ["RATE_LIMITED", "COGNITO_UNREACHABLE", "TOO_MANY_REQUESTS"] {
+        let e = Error::from(status(Code::Unavailable, reason, Some(wait)));
+        assert_eq!(retry_delay(Rpc::Status, &e), Some(wait), "{reason}");
+    }
+    let e = Error::from(status(Code::Unavailable, "COGNITO_UNREACHABLE", None));
+    assert_eq!(retry_delay(Rpc::Status, &e), None);
+}

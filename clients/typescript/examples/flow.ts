@@ -1,6 +1,8 @@
 // The whole flow against a running `cognito-verify dev`: request a code for
 // the email address, read it from the dev backend's outbox, verify it, then
-// request again and show the SEND_COOLDOWN refusal with its retry delay.
+// request again and show the SEND_COOLDOWN refusal with its retry delay;
+// last, ask where the user stands (GetVerificationStatus): the email
+// verified, as the backend holds it, and the cooldown the refusal named.
 //
 // Environment: COGNITO_VERIFY_ADDR (default 127.0.0.1:50051),
 // COGNITO_VERIFY_EMULATOR_URL (default http://127.0.0.1:9229),
@@ -9,11 +11,13 @@
 import { toJsonString } from "@bufbuild/protobuf";
 
 import {
+  AttributeStatusSchema,
   Client,
   CognitoVerifyError,
   DeliveryMedium,
   DeliveryMediumSchema,
   ErrorReason,
+  ErrorReasonSchema,
   GetUserAttributeVerificationCodeResponseSchema,
   connect,
 } from "../src/index.js";
@@ -93,6 +97,7 @@ async function main(): Promise<void> {
   // 4. Request again at once: refused within the send cooldown.
   try {
     await client.getUserAttributeVerificationCode(token, ATTRIBUTE);
+    fail("a second send within the cooldown was not refused");
   } catch (e) {
     if (!(e instanceof CognitoVerifyError)) throw e;
     if (e.reason !== ErrorReason.SEND_COOLDOWN || e.retryAfterMs === undefined) {
@@ -101,9 +106,18 @@ async function main(): Promise<void> {
     const quota = e.quotaViolations.map((q) => q.subject).join(", ");
     console.log(`4. refused: ${e.codeName} ${e.reasonName}, retry after ${(e.retryAfterMs / 1000).toFixed(1)} s`
       + ` (quota: ${quota})`);
-    return;
   }
-  fail("a second send within the cooldown was not refused");
+
+  // 5. Where the user stands: read, nothing spent.
+  const status = await client.getVerificationStatus(token);
+  const email = status.attributes.find((a) => a.attributeName === ATTRIBUTE);
+  if (email === undefined) fail(`the status has no ${ATTRIBUTE}`);
+  if (!email.verified || email.sendBlockedBy !== ErrorReason.SEND_COOLDOWN) {
+    fail(`expected a verified ${ATTRIBUTE} in its cooldown, got ${toJsonString(AttributeStatusSchema, email)}`);
+  }
+  const left = status.sendsLeft ?? "unlimited";
+  console.log(`5. status: ${ATTRIBUTE} verified, next code in ${email.nextSendIn?.seconds ?? 0} s`
+    + ` (${ErrorReasonSchema.value[email.sendBlockedBy].name}), ${left} codes left this hour`);
 }
 
 main().catch((e: unknown) => fail(String(e)));

@@ -17,9 +17,11 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ErrorReason, ErrorReasonSchema } from "./gen/cognito/verify/v1/error_reason_pb.js";
 import {
   GetUserAttributeVerificationCodeRequestSchema,
+  GetVerificationStatusRequestSchema,
   UserAttributeVerificationService,
   VerifyUserAttributeRequestSchema,
   type GetUserAttributeVerificationCodeResponse,
+  type GetVerificationStatusResponse,
   type VerifyUserAttributeResponse,
 } from "./gen/cognito/verify/v1/verification_pb.js";
 import {
@@ -265,15 +267,22 @@ export interface VerifyOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@link Client.getVerificationStatus}. */
+export interface StatusOptions {
+  /** This call's deadline, retries included, instead of the client's. */
+  timeoutMs?: number;
+}
+
 /**
- * Both RPCs, with a default deadline and only the retries that are safe.
+ * The three RPCs, with a default deadline and only the retries that are safe.
  *
  * Each call takes `timeoutMs` (default {@link DEFAULT_TIMEOUT_MS}): the
  * deadline of the call and all its retries. A retry waits the delay the
  * status's RetryInfo advises, and is not made when that wait would pass the
  * deadline. A send is retried only with a `requestId` (the service then
  * returns the first answer instead of sending again); a verify only on a
- * RetryInfo status the service sends before it calls Cognito. Every failure
+ * RetryInfo status the service sends before it calls Cognito; a status read
+ * (which consumes nothing) on any status with a RetryInfo. Every failure
  * is thrown as {@link CognitoVerifyError}. Tokens and codes are never
  * logged nor part of an error.
  */
@@ -331,6 +340,27 @@ export class Client {
       (opts) => this.#stub.verifyUserAttribute(req, opts),
       options.timeoutMs,
       (e) => e.retryAfterMs !== undefined && VERIFY_RETRYABLE.has(e.reason),
+    );
+  }
+
+  /**
+   * Where the token's user stands, for `email` and `phone_number`: whether
+   * the user has each (masked), whether it is verified, when the next code
+   * could be sent and what would refuse it (`nextSendIn`, `sendBlockedBy`);
+   * the codes and attempts left this hour. It reads only (no limit is
+   * consumed), so any status with a RetryInfo is retried.
+   */
+  async getVerificationStatus(
+    accessToken: string,
+    options: StatusOptions = {},
+  ): Promise<GetVerificationStatusResponse> {
+    const req = redacted(create(GetVerificationStatusRequestSchema, {
+      accessToken: secretArg("accessToken", accessToken),
+    }), ["accessToken"]);
+    return this.#call(
+      (opts) => this.#stub.getVerificationStatus(req, opts),
+      options.timeoutMs,
+      (e) => e.retryAfterMs !== undefined,
     );
   }
 

@@ -2,9 +2,10 @@
 //
 // A thin layer over the generated code (protoc-gen-es, src/gen/) and Connect:
 // `connect` makes the gRPC transport (HTTP/2, plaintext, TLS or mTLS),
-// `Client` calls both RPCs with a default deadline and the retries that are
-// safe, and every failure of a call is thrown as one `CognitoVerifyError`,
-// decoded from the rich status.
+// `Client` calls the three RPCs (a code sent, a code checked, where the user
+// stands) with a default deadline and the retries that are safe, and every
+// failure of a call is thrown as one `CognitoVerifyError`, decoded from the
+// rich status.
 export {
   Client,
   CognitoVerifyError,
@@ -17,6 +18,7 @@ export {
   type FieldViolation,
   type QuotaViolation,
   type SendOptions,
+  type StatusOptions,
   type VerifyOptions,
 } from "./client.js";
 export { Code, type Transport } from "@connectrpc/connect";

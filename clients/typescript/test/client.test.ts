@@ -108,6 +108,50 @@ test("a verify is not retried on other RetryInfo statuses, nor without RetryInfo
   }
 });
 
+test("a status read is retried on any RetryInfo, even where a verify is not", async () => {
+  // Reasons a verify is not retried on (Cognito was, or may have been,
+  // called): a status read consumes nothing, so it is retried on them.
+  for (const [reason, code] of [
+    ["COGNITO_UNREACHABLE", Code.Unavailable],
+    ["TOO_MANY_REQUESTS", Code.ResourceExhausted],
+    ["SMS_DAILY_LIMIT", Code.ResourceExhausted],
+  ] as const) {
+    script(serviceError(code, reason, 10));
+    await rejection(client().verifyUserAttribute("tok", "email", "123456"));
+    assert.equal(server.seen.length, 1, `verify, ${reason}`);
+    script(serviceError(code, reason, 10));
+    const status = await client().getVerificationStatus("tok");
+    assert.deepEqual(server.seen.map((s) => [s.method, s.accessToken]), [["status", "tok"], ["status", "tok"]], reason);
+    assert.equal(status.attributes[0]?.attributeName, "email");
+    assert.equal(status.attributes[0]?.verified, true);
+    assert.equal(status.sendsLeft, 4);
+  }
+});
+
+test("a status read is not retried without RetryInfo", async () => {
+  for (const [reason, code] of [
+    ["COGNITO_UNREACHABLE", Code.Unavailable],
+    ["OVERLOADED", Code.ResourceExhausted],
+    ["TOKEN_EXPIRED", Code.Unauthenticated],
+  ] as const) {
+    script(serviceError(code, reason));
+    const err = await rejection(client().getVerificationStatus("tok"));
+    assert.equal(err.reasonName, reason);
+    assert.equal(server.seen.length, 1, reason);
+  }
+});
+
+test("a status read keeps to maxAttempts and its deadline", async () => {
+  const unreachable = () => serviceError(Code.Unavailable, "COGNITO_UNREACHABLE", 10);
+  script(unreachable(), unreachable(), unreachable(), unreachable());
+  await rejection(client().getVerificationStatus("tok"));
+  assert.equal(server.seen.length, 3);
+  script(serviceError(Code.Unavailable, "COGNITO_UNREACHABLE", 60_000));
+  await rejection(client().getVerificationStatus("tok", { timeoutMs: 2000 }));
+  assert.equal(server.seen.length, 1);
+  assert.ok((server.seen[0].timeoutMs ?? Infinity) <= 2000);
+});
+
 test("at most maxAttempts attempts", async () => {
   script(overloaded(10), overloaded(10), overloaded(10), overloaded(10));
   const err = await rejection(client().getUserAttributeVerificationCode("tok", "email", { requestId: "r-4" }));
@@ -170,10 +214,15 @@ test("the token and the code stay out of errors, the client and logged requests"
     }],
   });
   const c = new Client(transport);
-  script(serviceError(Code.InvalidArgument, "CODE_MISMATCH"), serviceError(Code.Unauthenticated, "TOKEN_EXPIRED"));
+  script(
+    serviceError(Code.InvalidArgument, "CODE_MISMATCH"),
+    serviceError(Code.Unauthenticated, "TOKEN_EXPIRED"),
+    serviceError(Code.Unauthenticated, "TOKEN_EXPIRED"),
+  );
   const errors = [
     await rejection(c.verifyUserAttribute(token, "email", code)),
     await rejection(c.getUserAttributeVerificationCode(token, "email")),
+    await rejection(c.getVerificationStatus(token)),
   ];
   // The secrets did go on the wire.
   assert.equal(server.seen[0].accessToken, token);
@@ -188,13 +237,14 @@ test("the token and the code stay out of errors, the client and logged requests"
     assert.ok(!text.includes("secret-token") && !text.includes(code), `a secret in: ${text}`);
   }
   // The logged requests still say what they are.
-  assert.equal(logged.length, 4);
+  assert.equal(logged.length, 6);
   assert.match(logged[0], /attributeName: 'email'/);
   assert.match(logged[0], /<redacted>/);
 });
 
 test("the token and the code must be strings", async () => {
   const c = client();
+  await assert.rejects(async () => c.getVerificationStatus(12345 as unknown as string), TypeError);
   await assert.rejects(async () => c.verifyUserAttribute(12345 as unknown as string, "email", "1"), TypeError);
   await assert.rejects(async () => c.verifyUserAttribute("tok", "email", 987654 as unknown as string), TypeError);
 });

@@ -18,9 +18,9 @@ export type Answer = ConnectError | "hang";
 
 /** One call as the server saw it. */
 export interface Seen {
-  method: "send" | "verify";
+  method: "send" | "verify" | "status";
   accessToken: string;
-  attributeName: string;
+  attributeName?: string;
   code?: string;
   requestId?: string;
   clientMetadata?: Record<string, string>;
@@ -113,6 +113,22 @@ export async function startServer(
         });
         await answer(ctx);
         return {};
+      },
+      async getVerificationStatus(req, ctx) {
+        seen.push({
+          method: "status",
+          accessToken: req.accessToken,
+          timeoutMs: grpcTimeoutMs(ctx),
+          at: performance.now(),
+        });
+        await answer(ctx);
+        return {
+          attributes: [
+            { attributeName: "email", present: true, destination: "t***@e***", deliveryMedium: 2, verified: true },
+            { attributeName: "phone_number" },
+          ],
+          sendsLeft: 4,
+        };
       },
     });
   const adapter = connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false });

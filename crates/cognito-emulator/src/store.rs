@@ -111,8 +111,25 @@ impl Seed {
     }
 
     /// The built-in demo pool: one client and a user with an email address and
-    /// a phone number, both unverified and both auto-verified.
+    /// a phone number, both unverified and both auto-verified; and users
+    /// whose numbers are in other countries ([`DEMO_ABROAD`]), for trying an
+    /// SMS country rule.
     pub fn demo() -> Self {
+        let abroad = DEMO_ABROAD
+            .iter()
+            .map(|(username, country, phone)| UserSeed {
+                username: (*username).into(),
+                password: DEMO_PASSWORD.into(),
+                attributes: BTreeMap::from([
+                    (
+                        "email".into(),
+                        format!("{}@example.com", country.to_lowercase()),
+                    ),
+                    ("email_verified".into(), "false".into()),
+                    ("phone_number".into(), (*phone).into()),
+                    ("phone_number_verified".into(), "false".into()),
+                ]),
+            });
         Seed {
             pools: vec![PoolSeed {
                 id: DEMO_POOL.into(),
@@ -134,7 +151,10 @@ impl Seed {
                         ("phone_number".into(), "+12065550100".into()),
                         ("phone_number_verified".into(), "false".into()),
                     ]),
-                }],
+                }]
+                .into_iter()
+                .chain(abroad)
+                .collect(),
             }],
         }
     }
@@ -146,6 +166,14 @@ pub const DEMO_POOL: &str = "us-east-1_DevPool01";
 pub const DEMO_CLIENT: &str = "devclient0000000000000001";
 /// The demo user's name.
 pub const DEMO_USER: &str = "demo";
+/// The demo pool's users abroad: name, country, phone number (fictional
+/// numbers: the UK's drama range, France's and India's mobile plans). Same
+/// password as the demo user.
+pub const DEMO_ABROAD: [(&str, &str, &str); 3] = [
+    ("demo-gb", "GB", "+447700900123"),
+    ("demo-fr", "FR", "+33612345678"),
+    ("demo-in", "IN", "+919876543210"),
+];
 /// The demo user's password (a local, throwaway backend).
 pub const DEMO_PASSWORD: &str = "DemoPassw0rd!";
 

@@ -9,7 +9,10 @@ import re
 from promql import SYNTHETIC
 
 SERVICE = "cognito.verify.v1.UserAttributeVerificationService"
-METHODS = {"GetUserAttributeVerificationCode", "VerifyUserAttribute"}
+METHODS = {"GetUserAttributeVerificationCode", "VerifyUserAttribute", "GetVerificationStatus"}
+# The Cognito operations the service calls: the two verification calls, and
+# GetUser (GetVerificationStatus, and the SMS guard before an SMS is sent).
+OPERATIONS = {"GetUserAttributeVerificationCode", "VerifyUserAttribute", "GetUser"}
 GRPC = {"grpc_type", "grpc_service", "grpc_method"}
 
 # family: (type, label names)
@@ -38,6 +41,18 @@ FAMILIES = {
     "cognito_verify_streams_ended_total": ("counter", {"reason"}),
     "cognito_verify_listener_connections_refused_total": ("counter", {"listener"}),
     "cognito_verify_log_warnings_suppressed_total": ("counter", set()),
+    # The SMS guard (GetUserAttributeVerificationCode for phone_number), by
+    # the number's country.
+    "cognito_verify_sms_codes_sent_total": ("counter", {"country"}),
+    "cognito_verify_sms_verified_total": ("counter", {"country"}),
+    "cognito_verify_sms_refusals_total": ("counter", {"country", "reason"}),
+    # Sent to a country outside the allow list, because its mode is monitor.
+    "cognito_verify_sms_country_monitored_total": ("counter", {"country"}),
+    # Counted against the daily limit in the current UTC day: cluster-wide
+    # (as this replica last saw it) with Redis, this replica's own without.
+    "cognito_verify_sms_daily_sent": ("gauge", set()),
+    # 0: no daily limit.
+    "cognito_verify_sms_daily_limit": ("gauge", set()),
     "process_cpu_seconds_total": ("counter", set()),
     "process_resident_memory_bytes": ("gauge", set()),
     "process_virtual_memory_bytes": ("gauge", set()),
@@ -52,8 +67,9 @@ BUCKETS = {
         0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
     ],
 }  # fmt: skip
-# Cognito's exceptions for the two operations (docs/errors.md, the first
-# table); any other name is counted as OtherException.
+# Cognito's exceptions for its operations (docs/errors.md, the first
+# table; GetUser's are among them); any other name is counted as
+# OtherException.
 COGNITO_EXCEPTIONS = {
     "AliasExistsException", "CodeDeliveryFailureException", "CodeMismatchException",
     "ExpiredCodeException", "ForbiddenException", "InternalErrorException",
@@ -75,7 +91,7 @@ VALUES = {
     "grpc_type": {"unary"},
     "grpc_service": {SERVICE},
     "grpc_method": METHODS,
-    "operation": METHODS,
+    "operation": OPERATIONS,
     "grpc_code": {
         "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
         "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
@@ -91,7 +107,14 @@ PATTERNS = {
     ),
     "reason": re.compile(r"^[a-z][a-z0-9_]*$"),
     "version": re.compile(r"^\d+\.\d+\.\d+\S*$"),
+    # ISO 3166-1 alpha-2, upper case, or unknown (no number, or one the
+    # phone-number library places in no country): bounded by its regions.
+    "country": re.compile(r"^([A-Z]{2}|unknown)$"),
 }
+# Why the SMS guard refuses a send: its ErrorInfo reasons, upper case as
+# they are, in cognito_verify_sms_refusals_total (by country); lower case,
+# as every reason there, in cognito_verify_rejected_total.
+SMS_REASONS = {"SMS_COUNTRY_NOT_ALLOWED", "SMS_DAILY_LIMIT", "SMS_PREFIX_LIMIT"}
 # Why the service refuses a call itself (cognito_verify_rejected_total):
 # the reasons of this build. A scrape may hold others (a later build's: the
 # pattern above); the dashboard and the rules may name only these, and the
@@ -103,7 +126,7 @@ REJECTION_REASONS = {
     "missing_scope", "issuer_not_allowed", "bad_signature", "limits_unavailable",
     "request_in_progress", "unknown_user_pool", "keys_unavailable", "message_too_large",
     "request_buffer_full", "request_read_timeout",
-}  # fmt: skip
+} | {reason.lower() for reason in SMS_REASONS}  # fmt: skip
 # A label whose values are a closed set of its own in one family, instead
 # of the label's values in general (VALUES, PATTERNS).
 FAMILY_VALUES = {
@@ -114,12 +137,21 @@ FAMILY_VALUES = {
     # the caller's grpc-timeout passed.
     "cognito_verify_streams_ended_total": {"reason": {"read_timeout", "deadline"}},
     "cognito_verify_listener_connections_refused_total": {"listener": {"health", "admin"}},
+    "cognito_verify_sms_refusals_total": {"reason": SMS_REASONS},
 }
+# Families whose series appear with their first event, and which the live
+# check's calls cause none of (a refusal by the SMS guard, a send in monitor
+# mode): labelled by country, they have no series at start, and
+# prometheus-client does not expose a family without series at all. A
+# scrape may lack them; when present they keep the contract. Alerts count
+# the guard's refusals on cognito_verify_rejected_total, whose reasons exist
+# at start.
+EVENT_ONLY = {"cognito_verify_sms_refusals_total", "cognito_verify_sms_country_monitored_total"}
 # Series the binary creates at start, one per value, before anything
 # happens: so that an alert's increase() counts the very first event (a
 # series that appears with 1 is no increase).
 AT_START = {
-    **FAMILY_VALUES,
+    **{fam: by_label for fam, by_label in FAMILY_VALUES.items() if fam not in EVENT_ONLY},
     "cognito_verify_rejected_total": {"reason": REJECTION_REASONS},
 }
 # Labels Prometheus adds to every series of a target (kubernetes_sd, the
@@ -158,6 +190,8 @@ def value_problem(label, value, queried=False, family=None):
         return f"outcome={value!r} is neither a transport outcome nor a known Cognito exception"
     if queried and label == "reason" and value not in REJECTION_REASONS:
         return f"reason={value!r} is not a rejection reason of this contract"
+    if label == "reason" and value in REJECTION_REASONS:
+        return None  # named by this contract (the SMS guard's are upper case)
     if label in VALUES and value not in VALUES[label]:
         return f"{label}={value!r} is not one of {sorted(VALUES[label])}"
     if label in PATTERNS and not PATTERNS[label].match(value):

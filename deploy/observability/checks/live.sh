@@ -39,8 +39,9 @@ wait_http "$backend/_emulator/clock"
 
 port=$(free_port)
 admin="127.0.0.1:$(free_port)"
+# A daily SMS limit, so that the SMS guard's gauges have values to check.
 "$BIN" serve --listen "127.0.0.1:$port" --region us-east-1 --cognito-endpoint "$backend" --user-pool us-east-1_DevPool01 \
-  --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" \
+  --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" --sms-daily-limit 100 \
   --admin-listen "$admin" --shutdown-delay-secs 0 2>"$work/service.log" &
 service=$!
 pids+=("$service")
@@ -75,6 +76,8 @@ out=$(call VerifyUserAttribute '{"access_token":"'"$token"'","attribute_name":"p
 out=$(call GetUserAttributeVerificationCode '{"access_token":"'"$token"'","attribute_name":"email"}') ||
   fail "GetUserAttributeVerificationCode email: $out"
 grep -q DELIVERY_MEDIUM_EMAIL <<<"$out" || fail "unexpected response: $out"
+out=$(call GetVerificationStatus '{"access_token":"'"$token"'"}') || fail "GetVerificationStatus: $out"
+grep -q '"verified": true' <<<"$out" || fail "the verified phone number is not in the status: $out"
 if out=$(call VerifyUserAttribute '{"attribute_name":"email","code":"1"}'); then
   fail "a call without a token succeeded"
 fi

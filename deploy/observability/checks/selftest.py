@@ -114,6 +114,15 @@ RULE_MUTATIONS = [
         "not rate/increase",
     ),
     (
+        "a misspelt SMS guard reason (the page would never fire)",
+        lambda d: _first_alert(d, "CognitoVerifySmsDailyLimitReached").update(
+            expr=_first_alert(d, "CognitoVerifySmsDailyLimitReached")["expr"].replace(
+                "sms_daily_limit", "sms_daily_limits"
+            )
+        ),
+        "reason='sms_daily_limits' is not a rejection reason",
+    ),
+    (
         "a label the metric does not have",
         lambda d: _first_alert(d, "CognitoVerifyTargetDown").update(
             expr='sum by (job, reason) (rate(cognito_verify_codes_sent_total{job="cognito-verify", reason="x"}[5m])) > 1'
@@ -223,6 +232,7 @@ def synthetic_scrape(version="0.1.0", not_after=1_900_000_000, extra=""):
                 ("VerifyUserAttribute", "OK"),
                 ("VerifyUserAttribute", "InvalidArgument"),
                 ("VerifyUserAttribute", "Unauthenticated"),
+                ("GetVerificationStatus", "OK"),
             ]
         ],
         "grpc_server_handling_seconds": [{"grpc_method": m} for m in sorted(contract.METHODS)],
@@ -230,9 +240,10 @@ def synthetic_scrape(version="0.1.0", not_after=1_900_000_000, extra=""):
             {"operation": "GetUserAttributeVerificationCode", "outcome": "ok"},
             {"operation": "VerifyUserAttribute", "outcome": "ok"},
             {"operation": "VerifyUserAttribute", "outcome": "CodeMismatchException"},
+            {"operation": "GetUser", "outcome": "ok"},
         ],
         "cognito_verify_cognito_request_duration_seconds": [
-            {"operation": m} for m in sorted(contract.METHODS)
+            {"operation": m} for m in sorted(contract.OPERATIONS)
         ],
         "cognito_verify_rejected_total": [
             {"reason": reason} for reason in sorted(contract.REJECTION_REASONS)
@@ -244,6 +255,13 @@ def synthetic_scrape(version="0.1.0", not_after=1_900_000_000, extra=""):
             fam: [{label: v} for label, values in by_label.items() for v in sorted(values)]
             for fam, by_label in contract.FAMILY_VALUES.items()
         },
+        # The SMS guard's: by country (and its refusals' closed reasons).
+        "cognito_verify_sms_codes_sent_total": [{"country": "US"}],
+        "cognito_verify_sms_verified_total": [{"country": "US"}],
+        "cognito_verify_sms_refusals_total": [
+            {"country": "GB", "reason": reason} for reason in sorted(contract.SMS_REASONS)
+        ],
+        "cognito_verify_sms_country_monitored_total": [{"country": "unknown"}],
     }
     values = {
         "cognito_verify_build_info": 1,
@@ -320,6 +338,36 @@ SCRAPE_MUTATIONS = [
         "a key-fetch outcome outside its closed set",
         lambda t: t.replace('outcome="refused"', 'outcome="rationed"'),
         "outcome='rationed' is not one of",
+    ),
+    (
+        "a country in another spelling",
+        lambda t: t.replace('country="US"', 'country="us"'),
+        "country='us' does not match",
+    ),
+    (
+        "an SMS guard refusal reason in another spelling",
+        lambda t: t.replace(
+            'country="GB",reason="SMS_PREFIX_LIMIT"', 'country="GB",reason="sms_prefix_limit"'
+        ),
+        "reason='sms_prefix_limit' is not one of",
+    ),
+    (
+        "an SMS guard reason's rejection series created late, not at start",
+        lambda t: re.sub(r'(?m)^cognito_verify_rejected_total\{reason="sms_daily_limit"\}.*\n', "", t),
+        "no series for reason sms_daily_limit",
+    ),
+    (
+        "the daily SMS limit's gauge missing",
+        lambda t: re.sub(r"(?m)^cognito_verify_sms_daily_limit .*\n", "", t),
+        "cognito_verify_sms_daily_limit: no series",
+    ),
+    (
+        "a family only an event creates, exposed with another type",
+        lambda t: t.replace(
+            "# TYPE cognito_verify_sms_country_monitored_total counter",
+            "# TYPE cognito_verify_sms_country_monitored_total gauge",
+        ),
+        "cognito_verify_sms_country_monitored_total: TYPE gauge",
     ),
     (
         "a secret in a label",
@@ -414,6 +462,14 @@ def run(promtool):
     good = synthetic_scrape()
     if scrape_problems(good):
         failures.append(f"the synthetic scrape fails: {scrape_problems(good)}")
+    # Before any refusal or monitored send, prometheus-client does not
+    # expose those families at all: a scrape that still keeps the contract.
+    before = good
+    for fam in contract.EVENT_ONLY:
+        before = re.sub(rf"(?m)^(# (HELP|TYPE) )?{fam}\b.*\n", "", before)
+    found = scrape_problems(before)
+    if any(fam in before for fam in contract.EVENT_ONLY) or found:
+        failures.append(f"the synthetic scrape without its event-only families fails: {found}")
     lint = subprocess.run(
         [promtool, "check", "metrics"], input=good, capture_output=True, text=True, check=False
     )

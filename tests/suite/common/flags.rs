@@ -30,9 +30,10 @@ pub const LOOSE: [(&str, &str); 6] = [
 /// as the binary ships: `hostile::tokens` shows a flood spends none of
 /// them, and `process` sets one through the environment, which a flag
 /// would override.
-pub const RPC_RATES_OFF: [(&str, &str); 2] = [
+pub const RPC_RATES_OFF: [(&str, &str); 3] = [
     ("--get-code-limit-per-sec", "0"),
     ("--verify-limit-per-sec", "0"),
+    ("--status-limit-per-sec", "0"),
 ];
 
 /// The flags and values of `defaults` that `args` does not set, in order,

@@ -27,7 +27,7 @@ pub mod redis;
 pub mod requests;
 pub mod stack;
 
-pub use requests::{send_request, verify_request};
+pub use requests::{send_request, status_request, verify_request};
 
 /// A send of a code for `email` with `token` and `request_id`: repeats of
 /// it within the idempotency window make one call to Cognito. (Not in
@@ -63,6 +63,14 @@ impl Reply {
             body: body.to_string(),
             delay: Duration::ZERO,
         }
+    }
+
+    /// GetUser's answer for a user with a US phone number: what a code for
+    /// `phone_number` asks first (the SMS guard needs the number).
+    pub fn user_with_phone() -> Self {
+        Self::ok(serde_json::json!({"Username": "u", "UserAttributes": [
+            {"Name": "phone_number", "Value": "+12065550100"},
+            {"Name": "phone_number_verified", "Value": "false"}]}))
     }
 
     /// An error exactly as the real service sends it: HTTP 400 (500 for

@@ -8,7 +8,8 @@
 //! it is used by both.
 
 use cognito_verify::{
-    proto::GetUserAttributeVerificationCodeRequest, proto::VerifyUserAttributeRequest,
+    proto::GetUserAttributeVerificationCodeRequest, proto::GetVerificationStatusRequest,
+    proto::VerifyUserAttributeRequest,
 };
 
 /// A send (GetUserAttributeVerificationCode) of a code for `attribute`, with
@@ -28,5 +29,12 @@ pub fn verify_request(token: &str, attribute: &str, code: &str) -> VerifyUserAtt
         access_token: token.to_owned(),
         attribute_name: attribute.to_owned(),
         code: code.to_owned(),
+    }
+}
+
+/// A status question (GetVerificationStatus) with `token`.
+pub fn status_request(token: &str) -> GetVerificationStatusRequest {
+    GetVerificationStatusRequest {
+        access_token: token.to_owned(),
     }
 }

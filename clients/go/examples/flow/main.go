@@ -1,7 +1,9 @@
 // Command flow runs the whole flow against a running `cognito-verify dev`:
 // request a code for the email address, read it from the dev backend's
 // outbox, verify it, then request again and show the SEND_COOLDOWN refusal
-// with its retry delay.
+// with its retry delay; last, ask where the user stands
+// (GetVerificationStatus): the email verified, as the backend holds it, and
+// the cooldown the refusal named.
 //
 // Environment: COGNITO_VERIFY_ADDR (default 127.0.0.1:50051),
 // COGNITO_VERIFY_EMULATOR_URL (default http://127.0.0.1:9229),
@@ -180,4 +182,28 @@ func main() {
 	}
 	fmt.Printf("4. refused: %s %s, retry after %.1f s (quota: %s)\n",
 		e.CodeName(), e.ReasonName, e.RetryAfter.Seconds(), strings.Join(quota, ", "))
+
+	// 5. Where the user stands: read, nothing spent.
+	status, err := client.GetVerificationStatus(ctx, token)
+	if err != nil {
+		fail("status: %v", err)
+	}
+	var email *verifyv1.AttributeStatus
+	for _, a := range status.GetAttributes() {
+		if a.GetAttributeName() == attribute {
+			email = a
+		}
+	}
+	if email == nil {
+		fail("the status has no %s", attribute)
+	}
+	if !email.GetVerified() || email.GetSendBlockedBy() != verifyv1.ErrorReason_SEND_COOLDOWN {
+		fail("expected a verified %s in its cooldown, got %v", attribute, email)
+	}
+	left := "unlimited"
+	if status.SendsLeft != nil {
+		left = fmt.Sprint(status.GetSendsLeft())
+	}
+	fmt.Printf("5. status: %s verified, next code in %d s (%s), %s codes left this hour\n",
+		attribute, email.GetNextSendIn().GetSeconds(), email.GetSendBlockedBy(), left)
 }

@@ -167,14 +167,15 @@ T = TypeVar("T")
 
 
 class Client:
-    """Both RPCs, with a default deadline and only the retries that are safe.
+    """The three RPCs, with a default deadline and only the safe retries.
 
     Each call takes ``timeout`` (seconds; default :data:`DEFAULT_TIMEOUT`):
     the deadline of the call and all its retries. A retry waits the delay the
     status's RetryInfo advises, and is not made when that wait would pass the
     deadline. A send is retried only with a ``request_id`` (the service then
     returns the first answer instead of sending again); a verify only on a
-    RetryInfo status the service sends before it calls Cognito. Every failure
+    RetryInfo status the service sends before it calls Cognito; a status read
+    (which consumes nothing) on any status with a RetryInfo. Every failure
     is raised as :class:`CognitoVerifyError`. Tokens and codes are never
     logged nor part of an error.
     """
@@ -213,6 +214,21 @@ class Client:
         return self._call(
             self._stub.VerifyUserAttribute, req, timeout,
             lambda e: e.retry_after is not None and e.reason in _VERIFY_RETRYABLE)
+
+    def get_verification_status(
+        self, access_token: str, *, timeout: Optional[float] = None,
+    ) -> verification_pb2.GetVerificationStatusResponse:
+        """Where the token's user stands, for ``email`` and ``phone_number``.
+
+        Whether the user has each (masked), whether it is verified, when the
+        next code could be sent and what would refuse it (``next_send_in``,
+        ``send_blocked_by``); the codes and attempts left this hour. It reads
+        only (no limit is consumed), so any status with a RetryInfo is
+        retried.
+        """
+        req = verification_pb2.GetVerificationStatusRequest(access_token=access_token)
+        return self._call(self._stub.GetVerificationStatus, req, timeout,
+                          lambda e: e.retry_after is not None)
 
     def _call(self, method: Callable[..., T], req, timeout: Optional[float],
               retryable: Callable[[CognitoVerifyError], bool]) -> T:

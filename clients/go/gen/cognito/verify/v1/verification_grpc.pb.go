@@ -26,6 +26,13 @@ type UserAttributeVerificationServiceClient interface {
 	// value, if any, replaces the old one. Mirrors Cognito's VerifyUserAttribute.
 	// Not idempotent: a code can be used once.
 	VerifyUserAttribute(ctx context.Context, in *VerifyUserAttributeRequest, opts ...grpc.CallOption) (*VerifyUserAttributeResponse, error)
+	// Where the signed-in user stands, without sending anything or spending
+	// any limit: for `email` and `phone_number`, whether the user has it, where
+	// a code would go (masked), whether Cognito has it verified (Cognito's
+	// GetUser, called with the user's token: fresher than the `*_verified`
+	// claims of the user's ID token), and what the service's own limits allow
+	// now. Has a rate limit of its own; idempotent and safe to retry.
+	GetVerificationStatus(ctx context.Context, in *GetVerificationStatusRequest, opts ...grpc.CallOption) (*GetVerificationStatusResponse, error)
 }
 
 type userAttributeVerificationServiceClient struct {
@@ -54,6 +61,15 @@ func (c *userAttributeVerificationServiceClient) VerifyUserAttribute(ctx context
 	return out, nil
 }
 
+func (c *userAttributeVerificationServiceClient) GetVerificationStatus(ctx context.Context, in *GetVerificationStatusRequest, opts ...grpc.CallOption) (*GetVerificationStatusResponse, error) {
+	out := new(GetVerificationStatusResponse)
+	err := c.cc.Invoke(ctx, "/cognito.verify.v1.UserAttributeVerificationService/GetVerificationStatus", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserAttributeVerificationServiceServer is the server API for UserAttributeVerificationService service.
 // All implementations must embed UnimplementedUserAttributeVerificationServiceServer
 // for forward compatibility
@@ -67,6 +83,13 @@ type UserAttributeVerificationServiceServer interface {
 	// value, if any, replaces the old one. Mirrors Cognito's VerifyUserAttribute.
 	// Not idempotent: a code can be used once.
 	VerifyUserAttribute(context.Context, *VerifyUserAttributeRequest) (*VerifyUserAttributeResponse, error)
+	// Where the signed-in user stands, without sending anything or spending
+	// any limit: for `email` and `phone_number`, whether the user has it, where
+	// a code would go (masked), whether Cognito has it verified (Cognito's
+	// GetUser, called with the user's token: fresher than the `*_verified`
+	// claims of the user's ID token), and what the service's own limits allow
+	// now. Has a rate limit of its own; idempotent and safe to retry.
+	GetVerificationStatus(context.Context, *GetVerificationStatusRequest) (*GetVerificationStatusResponse, error)
 	mustEmbedUnimplementedUserAttributeVerificationServiceServer()
 }
 
@@ -79,6 +102,9 @@ func (UnimplementedUserAttributeVerificationServiceServer) GetUserAttributeVerif
 }
 func (UnimplementedUserAttributeVerificationServiceServer) VerifyUserAttribute(context.Context, *VerifyUserAttributeRequest) (*VerifyUserAttributeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method VerifyUserAttribute not implemented")
+}
+func (UnimplementedUserAttributeVerificationServiceServer) GetVerificationStatus(context.Context, *GetVerificationStatusRequest) (*GetVerificationStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetVerificationStatus not implemented")
 }
 func (UnimplementedUserAttributeVerificationServiceServer) mustEmbedUnimplementedUserAttributeVerificationServiceServer() {
 }
@@ -130,6 +156,24 @@ func _UserAttributeVerificationService_VerifyUserAttribute_Handler(srv interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserAttributeVerificationService_GetVerificationStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetVerificationStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserAttributeVerificationServiceServer).GetVerificationStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/cognito.verify.v1.UserAttributeVerificationService/GetVerificationStatus",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserAttributeVerificationServiceServer).GetVerificationStatus(ctx, req.(*GetVerificationStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _UserAttributeVerificationService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "cognito.verify.v1.UserAttributeVerificationService",
 	HandlerType: (*UserAttributeVerificationServiceServer)(nil),
@@ -141,6 +185,10 @@ var _UserAttributeVerificationService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyUserAttribute",
 			Handler:    _UserAttributeVerificationService_VerifyUserAttribute_Handler,
+		},
+		{
+			MethodName: "GetVerificationStatus",
+			Handler:    _UserAttributeVerificationService_GetVerificationStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

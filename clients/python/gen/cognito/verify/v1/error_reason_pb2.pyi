@@ -55,6 +55,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COGNITO_TIMEOUT: _ClassVar[ErrorReason]
     UNPARSEABLE_RESPONSE: _ClassVar[ErrorReason]
     INTERNAL: _ClassVar[ErrorReason]
+    SMS_COUNTRY_NOT_ALLOWED: _ClassVar[ErrorReason]
+    SMS_DAILY_LIMIT: _ClassVar[ErrorReason]
+    SMS_PREFIX_LIMIT: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 CODE_MISMATCH: ErrorReason
 INVALID_PARAMETER: ErrorReason
@@ -104,3 +107,6 @@ COGNITO_UNREACHABLE: ErrorReason
 COGNITO_TIMEOUT: ErrorReason
 UNPARSEABLE_RESPONSE: ErrorReason
 INTERNAL: ErrorReason
+SMS_COUNTRY_NOT_ALLOWED: ErrorReason
+SMS_DAILY_LIMIT: ErrorReason
+SMS_PREFIX_LIMIT: ErrorReason

@@ -22,9 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cognito.verify.v1 import error_reason_pb2 as cognito_dot_verify_dot_v1_dot_error__reason__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$cognito/verify/v1/verification.proto\x12\x11\x63ognito.verify.v1\"\xce\x02\n\'GetUserAttributeVerificationCodeRequest\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12%\n\x0e\x61ttribute_name\x18\x02 \x01(\tR\rattributeName\x12w\n\x0f\x63lient_metadata\x18\x03 \x03(\x0b\x32N.cognito.verify.v1.GetUserAttributeVerificationCodeRequest.ClientMetadataEntryR\x0e\x63lientMetadata\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestId\x1a\x41\n\x13\x43lientMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x86\x01\n(GetUserAttributeVerificationCodeResponse\x12Z\n\x15\x63ode_delivery_details\x18\x01 \x01(\x0b\x32&.cognito.verify.v1.CodeDeliveryDetailsR\x13\x63odeDeliveryDetails\"\xaa\x01\n\x13\x43odeDeliveryDetails\x12 \n\x0b\x64\x65stination\x18\x01 \x01(\tR\x0b\x64\x65stination\x12J\n\x0f\x64\x65livery_medium\x18\x02 \x01(\x0e\x32!.cognito.verify.v1.DeliveryMediumR\x0e\x64\x65liveryMedium\x12%\n\x0e\x61ttribute_name\x18\x03 \x01(\tR\rattributeName\"z\n\x1aVerifyUserAttributeRequest\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12%\n\x0e\x61ttribute_name\x18\x02 \x01(\tR\rattributeName\x12\x12\n\x04\x63ode\x18\x03 \x01(\tR\x04\x63ode\"\x1d\n\x1bVerifyUserAttributeResponse*e\n\x0e\x44\x65liveryMedium\x12\x1f\n\x1b\x44\x45LIVERY_MEDIUM_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45LIVERY_MEDIUM_SMS\x10\x01\x12\x19\n\x15\x44\x45LIVERY_MEDIUM_EMAIL\x10\x02\x32\xb6\x02\n UserAttributeVerificationService\x12\x9b\x01\n GetUserAttributeVerificationCode\x12:.cognito.verify.v1.GetUserAttributeVerificationCodeRequest\x1a;.cognito.verify.v1.GetUserAttributeVerificationCodeResponse\x12t\n\x13VerifyUserAttribute\x12-.cognito.verify.v1.VerifyUserAttributeRequest\x1a..cognito.verify.v1.VerifyUserAttributeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$cognito/verify/v1/verification.proto\x12\x11\x63ognito.verify.v1\x1a$cognito/verify/v1/error_reason.proto\x1a\x1egoogle/protobuf/duration.proto\"\xce\x02\n\'GetUserAttributeVerificationCodeRequest\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12%\n\x0e\x61ttribute_name\x18\x02 \x01(\tR\rattributeName\x12w\n\x0f\x63lient_metadata\x18\x03 \x03(\x0b\x32N.cognito.verify.v1.GetUserAttributeVerificationCodeRequest.ClientMetadataEntryR\x0e\x63lientMetadata\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestId\x1a\x41\n\x13\x43lientMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x86\x01\n(GetUserAttributeVerificationCodeResponse\x12Z\n\x15\x63ode_delivery_details\x18\x01 \x01(\x0b\x32&.cognito.verify.v1.CodeDeliveryDetailsR\x13\x63odeDeliveryDetails\"\xaa\x01\n\x13\x43odeDeliveryDetails\x12 \n\x0b\x64\x65stination\x18\x01 \x01(\tR\x0b\x64\x65stination\x12J\n\x0f\x64\x65livery_medium\x18\x02 \x01(\x0e\x32!.cognito.verify.v1.DeliveryMediumR\x0e\x64\x65liveryMedium\x12%\n\x0e\x61ttribute_name\x18\x03 \x01(\tR\rattributeName\"z\n\x1aVerifyUserAttributeRequest\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12%\n\x0e\x61ttribute_name\x18\x02 \x01(\tR\rattributeName\x12\x12\n\x04\x63ode\x18\x03 \x01(\tR\x04\x63ode\"\x1d\n\x1bVerifyUserAttributeResponse\"A\n\x1cGetVerificationStatusRequest\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\"\xe6\x01\n\x1dGetVerificationStatusResponse\x12\x42\n\nattributes\x18\x01 \x03(\x0b\x32\".cognito.verify.v1.AttributeStatusR\nattributes\x12\"\n\nsends_left\x18\x02 \x01(\rH\x00R\tsendsLeft\x88\x01\x01\x12\x35\n\x14verify_attempts_left\x18\x03 \x01(\rH\x01R\x12verifyAttemptsLeft\x88\x01\x01\x42\r\n\x0b_sends_leftB\x17\n\x15_verify_attempts_left\"\xfb\x02\n\x0f\x41ttributeStatus\x12%\n\x0e\x61ttribute_name\x18\x01 \x01(\tR\rattributeName\x12\x18\n\x07present\x18\x02 \x01(\x08R\x07present\x12 \n\x0b\x64\x65stination\x18\x03 \x01(\tR\x0b\x64\x65stination\x12J\n\x0f\x64\x65livery_medium\x18\x04 \x01(\x0e\x32!.cognito.verify.v1.DeliveryMediumR\x0e\x64\x65liveryMedium\x12\x1a\n\x08verified\x18\x05 \x01(\x08R\x08verified\x12;\n\x0cnext_send_in\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\nnextSendIn\x12\x46\n\x0fsend_blocked_by\x18\x07 \x01(\x0e\x32\x1e.cognito.verify.v1.ErrorReasonR\rsendBlockedBy\x12\x18\n\x07\x63ountry\x18\x08 \x01(\tR\x07\x63ountry*e\n\x0e\x44\x65liveryMedium\x12\x1f\n\x1b\x44\x45LIVERY_MEDIUM_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45LIVERY_MEDIUM_SMS\x10\x01\x12\x19\n\x15\x44\x45LIVERY_MEDIUM_EMAIL\x10\x02\x32\xb2\x03\n UserAttributeVerificationService\x12\x9b\x01\n GetUserAttributeVerificationCode\x12:.cognito.verify.v1.GetUserAttributeVerificationCodeRequest\x1a;.cognito.verify.v1.GetUserAttributeVerificationCodeResponse\x12t\n\x13VerifyUserAttribute\x12-.cognito.verify.v1.VerifyUserAttributeRequest\x1a..cognito.verify.v1.VerifyUserAttributeResponse\x12z\n\x15GetVerificationStatus\x12/.cognito.verify.v1.GetVerificationStatusRequest\x1a\x30.cognito.verify.v1.GetVerificationStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,20 +35,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST_CLIENTMETADATAENTRY']._loaded_options = None
   _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST_CLIENTMETADATAENTRY']._serialized_options = b'8\001'
-  _globals['_DELIVERYMEDIUM']._serialized_start=861
-  _globals['_DELIVERYMEDIUM']._serialized_end=962
-  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST']._serialized_start=60
-  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST']._serialized_end=394
-  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST_CLIENTMETADATAENTRY']._serialized_start=329
-  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST_CLIENTMETADATAENTRY']._serialized_end=394
-  _globals['_GETUSERATTRIBUTEVERIFICATIONCODERESPONSE']._serialized_start=397
-  _globals['_GETUSERATTRIBUTEVERIFICATIONCODERESPONSE']._serialized_end=531
-  _globals['_CODEDELIVERYDETAILS']._serialized_start=534
-  _globals['_CODEDELIVERYDETAILS']._serialized_end=704
-  _globals['_VERIFYUSERATTRIBUTEREQUEST']._serialized_start=706
-  _globals['_VERIFYUSERATTRIBUTEREQUEST']._serialized_end=828
-  _globals['_VERIFYUSERATTRIBUTERESPONSE']._serialized_start=830
-  _globals['_VERIFYUSERATTRIBUTERESPONSE']._serialized_end=859
-  _globals['_USERATTRIBUTEVERIFICATIONSERVICE']._serialized_start=965
-  _globals['_USERATTRIBUTEVERIFICATIONSERVICE']._serialized_end=1275
+  _globals['_DELIVERYMEDIUM']._serialized_start=1613
+  _globals['_DELIVERYMEDIUM']._serialized_end=1714
+  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST']._serialized_start=130
+  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST']._serialized_end=464
+  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST_CLIENTMETADATAENTRY']._serialized_start=399
+  _globals['_GETUSERATTRIBUTEVERIFICATIONCODEREQUEST_CLIENTMETADATAENTRY']._serialized_end=464
+  _globals['_GETUSERATTRIBUTEVERIFICATIONCODERESPONSE']._serialized_start=467
+  _globals['_GETUSERATTRIBUTEVERIFICATIONCODERESPONSE']._serialized_end=601
+  _globals['_CODEDELIVERYDETAILS']._serialized_start=604
+  _globals['_CODEDELIVERYDETAILS']._serialized_end=774
+  _globals['_VERIFYUSERATTRIBUTEREQUEST']._serialized_start=776
+  _globals['_VERIFYUSERATTRIBUTEREQUEST']._serialized_end=898
+  _globals['_VERIFYUSERATTRIBUTERESPONSE']._serialized_start=900
+  _globals['_VERIFYUSERATTRIBUTERESPONSE']._serialized_end=929
+  _globals['_GETVERIFICATIONSTATUSREQUEST']._serialized_start=931
+  _globals['_GETVERIFICATIONSTATUSREQUEST']._serialized_end=996
+  _globals['_GETVERIFICATIONSTATUSRESPONSE']._serialized_start=999
+  _globals['_GETVERIFICATIONSTATUSRESPONSE']._serialized_end=1229
+  _globals['_ATTRIBUTESTATUS']._serialized_start=1232
+  _globals['_ATTRIBUTESTATUS']._serialized_end=1611
+  _globals['_USERATTRIBUTEVERIFICATIONSERVICE']._serialized_start=1717
+  _globals['_USERATTRIBUTEVERIFICATIONSERVICE']._serialized_end=2151
 # @@protoc_insertion_point(module_scope)

@@ -1,8 +1,12 @@
+import datetime
+
+from cognito.verify.v1 import error_reason_pb2 as _error_reason_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -64,3 +68,39 @@ class VerifyUserAttributeRequest(_message.Message):
 class VerifyUserAttributeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetVerificationStatusRequest(_message.Message):
+    __slots__ = ("access_token",)
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    def __init__(self, access_token: _Optional[str] = ...) -> None: ...
+
+class GetVerificationStatusResponse(_message.Message):
+    __slots__ = ("attributes", "sends_left", "verify_attempts_left")
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    SENDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    attributes: _containers.RepeatedCompositeFieldContainer[AttributeStatus]
+    sends_left: int
+    verify_attempts_left: int
+    def __init__(self, attributes: _Optional[_Iterable[_Union[AttributeStatus, _Mapping]]] = ..., sends_left: _Optional[int] = ..., verify_attempts_left: _Optional[int] = ...) -> None: ...
+
+class AttributeStatus(_message.Message):
+    __slots__ = ("attribute_name", "present", "destination", "delivery_medium", "verified", "next_send_in", "send_blocked_by", "country")
+    ATTRIBUTE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_MEDIUM_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SEND_IN_FIELD_NUMBER: _ClassVar[int]
+    SEND_BLOCKED_BY_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    attribute_name: str
+    present: bool
+    destination: str
+    delivery_medium: DeliveryMedium
+    verified: bool
+    next_send_in: _duration_pb2.Duration
+    send_blocked_by: _error_reason_pb2.ErrorReason
+    country: str
+    def __init__(self, attribute_name: _Optional[str] = ..., present: _Optional[bool] = ..., destination: _Optional[str] = ..., delivery_medium: _Optional[_Union[DeliveryMedium, str]] = ..., verified: _Optional[bool] = ..., next_send_in: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., send_blocked_by: _Optional[_Union[_error_reason_pb2.ErrorReason, str]] = ..., country: _Optional[str] = ...) -> None: ...

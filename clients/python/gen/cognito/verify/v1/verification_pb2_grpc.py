@@ -59,6 +59,11 @@ class UserAttributeVerificationServiceStub:
                 request_serializer=cognito_dot_verify_dot_v1_dot_verification__pb2.VerifyUserAttributeRequest.SerializeToString,
                 response_deserializer=cognito_dot_verify_dot_v1_dot_verification__pb2.VerifyUserAttributeResponse.FromString,
                 _registered_method=True)
+        self.GetVerificationStatus = channel.unary_unary(
+                '/cognito.verify.v1.UserAttributeVerificationService/GetVerificationStatus',
+                request_serializer=cognito_dot_verify_dot_v1_dot_verification__pb2.GetVerificationStatusRequest.SerializeToString,
+                response_deserializer=cognito_dot_verify_dot_v1_dot_verification__pb2.GetVerificationStatusResponse.FromString,
+                _registered_method=True)
 
 
 class UserAttributeVerificationServiceServicer:
@@ -98,6 +103,18 @@ class UserAttributeVerificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetVerificationStatus(self, request, context):
+        """Where the signed-in user stands, without sending anything or spending
+        any limit: for `email` and `phone_number`, whether the user has it, where
+        a code would go (masked), whether Cognito has it verified (Cognito's
+        GetUser, called with the user's token: fresher than the `*_verified`
+        claims of the user's ID token), and what the service's own limits allow
+        now. Has a rate limit of its own; idempotent and safe to retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserAttributeVerificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +127,11 @@ def add_UserAttributeVerificationServiceServicer_to_server(servicer, server):
                     servicer.VerifyUserAttribute,
                     request_deserializer=cognito_dot_verify_dot_v1_dot_verification__pb2.VerifyUserAttributeRequest.FromString,
                     response_serializer=cognito_dot_verify_dot_v1_dot_verification__pb2.VerifyUserAttributeResponse.SerializeToString,
+            ),
+            'GetVerificationStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVerificationStatus,
+                    request_deserializer=cognito_dot_verify_dot_v1_dot_verification__pb2.GetVerificationStatusRequest.FromString,
+                    response_serializer=cognito_dot_verify_dot_v1_dot_verification__pb2.GetVerificationStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +203,33 @@ class UserAttributeVerificationService:
             '/cognito.verify.v1.UserAttributeVerificationService/VerifyUserAttribute',
             cognito_dot_verify_dot_v1_dot_verification__pb2.VerifyUserAttributeRequest.SerializeToString,
             cognito_dot_verify_dot_v1_dot_verification__pb2.VerifyUserAttributeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVerificationStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cognito.verify.v1.UserAttributeVerificationService/GetVerificationStatus',
+            cognito_dot_verify_dot_v1_dot_verification__pb2.GetVerificationStatusRequest.SerializeToString,
+            cognito_dot_verify_dot_v1_dot_verification__pb2.GetVerificationStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

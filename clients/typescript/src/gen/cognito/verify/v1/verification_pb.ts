@@ -7,13 +7,17 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ErrorReason } from "./error_reason_pb.js";
+import { file_cognito_verify_v1_error_reason } from "./error_reason_pb.js";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file cognito/verify/v1/verification.proto.
  */
 export const file_cognito_verify_v1_verification: GenFile = /*@__PURE__*/
-  fileDesc("CiRjb2duaXRvL3ZlcmlmeS92MS92ZXJpZmljYXRpb24ucHJvdG8SEWNvZ25pdG8udmVyaWZ5LnYxIosCCidHZXRVc2VyQXR0cmlidXRlVmVyaWZpY2F0aW9uQ29kZVJlcXVlc3QSFAoMYWNjZXNzX3Rva2VuGAEgASgJEhYKDmF0dHJpYnV0ZV9uYW1lGAIgASgJEmcKD2NsaWVudF9tZXRhZGF0YRgDIAMoCzJOLmNvZ25pdG8udmVyaWZ5LnYxLkdldFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25Db2RlUmVxdWVzdC5DbGllbnRNZXRhZGF0YUVudHJ5EhIKCnJlcXVlc3RfaWQYBCABKAkaNQoTQ2xpZW50TWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInEKKEdldFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25Db2RlUmVzcG9uc2USRQoVY29kZV9kZWxpdmVyeV9kZXRhaWxzGAEgASgLMiYuY29nbml0by52ZXJpZnkudjEuQ29kZURlbGl2ZXJ5RGV0YWlscyJ+ChNDb2RlRGVsaXZlcnlEZXRhaWxzEhMKC2Rlc3RpbmF0aW9uGAEgASgJEjoKD2RlbGl2ZXJ5X21lZGl1bRgCIAEoDjIhLmNvZ25pdG8udmVyaWZ5LnYxLkRlbGl2ZXJ5TWVkaXVtEhYKDmF0dHJpYnV0ZV9uYW1lGAMgASgJIlgKGlZlcmlmeVVzZXJBdHRyaWJ1dGVSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCRIWCg5hdHRyaWJ1dGVfbmFtZRgCIAEoCRIMCgRjb2RlGAMgASgJIh0KG1ZlcmlmeVVzZXJBdHRyaWJ1dGVSZXNwb25zZSplCg5EZWxpdmVyeU1lZGl1bRIfChtERUxJVkVSWV9NRURJVU1fVU5TUEVDSUZJRUQQABIXChNERUxJVkVSWV9NRURJVU1fU01TEAESGQoVREVMSVZFUllfTUVESVVNX0VNQUlMEAIytgIKIFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25TZXJ2aWNlEpsBCiBHZXRVc2VyQXR0cmlidXRlVmVyaWZpY2F0aW9uQ29kZRI6LmNvZ25pdG8udmVyaWZ5LnYxLkdldFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25Db2RlUmVxdWVzdBo7LmNvZ25pdG8udmVyaWZ5LnYxLkdldFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25Db2RlUmVzcG9uc2USdAoTVmVyaWZ5VXNlckF0dHJpYnV0ZRItLmNvZ25pdG8udmVyaWZ5LnYxLlZlcmlmeVVzZXJBdHRyaWJ1dGVSZXF1ZXN0Gi4uY29nbml0by52ZXJpZnkudjEuVmVyaWZ5VXNlckF0dHJpYnV0ZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiRjb2duaXRvL3ZlcmlmeS92MS92ZXJpZmljYXRpb24ucHJvdG8SEWNvZ25pdG8udmVyaWZ5LnYxIosCCidHZXRVc2VyQXR0cmlidXRlVmVyaWZpY2F0aW9uQ29kZVJlcXVlc3QSFAoMYWNjZXNzX3Rva2VuGAEgASgJEhYKDmF0dHJpYnV0ZV9uYW1lGAIgASgJEmcKD2NsaWVudF9tZXRhZGF0YRgDIAMoCzJOLmNvZ25pdG8udmVyaWZ5LnYxLkdldFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25Db2RlUmVxdWVzdC5DbGllbnRNZXRhZGF0YUVudHJ5EhIKCnJlcXVlc3RfaWQYBCABKAkaNQoTQ2xpZW50TWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInEKKEdldFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25Db2RlUmVzcG9uc2USRQoVY29kZV9kZWxpdmVyeV9kZXRhaWxzGAEgASgLMiYuY29nbml0by52ZXJpZnkudjEuQ29kZURlbGl2ZXJ5RGV0YWlscyJ+ChNDb2RlRGVsaXZlcnlEZXRhaWxzEhMKC2Rlc3RpbmF0aW9uGAEgASgJEjoKD2RlbGl2ZXJ5X21lZGl1bRgCIAEoDjIhLmNvZ25pdG8udmVyaWZ5LnYxLkRlbGl2ZXJ5TWVkaXVtEhYKDmF0dHJpYnV0ZV9uYW1lGAMgASgJIlgKGlZlcmlmeVVzZXJBdHRyaWJ1dGVSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCRIWCg5hdHRyaWJ1dGVfbmFtZRgCIAEoCRIMCgRjb2RlGAMgASgJIh0KG1ZlcmlmeVVzZXJBdHRyaWJ1dGVSZXNwb25zZSI0ChxHZXRWZXJpZmljYXRpb25TdGF0dXNSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCSK7AQodR2V0VmVyaWZpY2F0aW9uU3RhdHVzUmVzcG9uc2USNgoKYXR0cmlidXRlcxgBIAMoCzIiLmNvZ25pdG8udmVyaWZ5LnYxLkF0dHJpYnV0ZVN0YXR1cxIXCgpzZW5kc19sZWZ0GAIgASgNSACIAQESIQoUdmVyaWZ5X2F0dGVtcHRzX2xlZnQYAyABKA1IAYgBAUINCgtfc2VuZHNfbGVmdEIXChVfdmVyaWZ5X2F0dGVtcHRzX2xlZnQimAIKD0F0dHJpYnV0ZVN0YXR1cxIWCg5hdHRyaWJ1dGVfbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEhMKC2Rlc3RpbmF0aW9uGAMgASgJEjoKD2RlbGl2ZXJ5X21lZGl1bRgEIAEoDjIhLmNvZ25pdG8udmVyaWZ5LnYxLkRlbGl2ZXJ5TWVkaXVtEhAKCHZlcmlmaWVkGAUgASgIEi8KDG5leHRfc2VuZF9pbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI3Cg9zZW5kX2Jsb2NrZWRfYnkYByABKA4yHi5jb2duaXRvLnZlcmlmeS52MS5FcnJvclJlYXNvbhIPCgdjb3VudHJ5GAggASgJKmUKDkRlbGl2ZXJ5TWVkaXVtEh8KG0RFTElWRVJZX01FRElVTV9VTlNQRUNJRklFRBAAEhcKE0RFTElWRVJZX01FRElVTV9TTVMQARIZChVERUxJVkVSWV9NRURJVU1fRU1BSUwQAjKyAwogVXNlckF0dHJpYnV0ZVZlcmlmaWNhdGlvblNlcnZpY2USmwEKIEdldFVzZXJBdHRyaWJ1dGVWZXJpZmljYXRpb25Db2RlEjouY29nbml0by52ZXJpZnkudjEuR2V0VXNlckF0dHJpYnV0ZVZlcmlmaWNhdGlvbkNvZGVSZXF1ZXN0GjsuY29nbml0by52ZXJpZnkudjEuR2V0VXNlckF0dHJpYnV0ZVZlcmlmaWNhdGlvbkNvZGVSZXNwb25zZRJ0ChNWZXJpZnlVc2VyQXR0cmlidXRlEi0uY29nbml0by52ZXJpZnkudjEuVmVyaWZ5VXNlckF0dHJpYnV0ZVJlcXVlc3QaLi5jb2duaXRvLnZlcmlmeS52MS5WZXJpZnlVc2VyQXR0cmlidXRlUmVzcG9uc2USegoVR2V0VmVyaWZpY2F0aW9uU3RhdHVzEi8uY29nbml0by52ZXJpZnkudjEuR2V0VmVyaWZpY2F0aW9uU3RhdHVzUmVxdWVzdBowLmNvZ25pdG8udmVyaWZ5LnYxLkdldFZlcmlmaWNhdGlvblN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_cognito_verify_v1_error_reason, file_google_protobuf_duration]);
 
 /**
  * Asks Cognito to send a verification code for one attribute of the signed-in user.
@@ -176,6 +180,145 @@ export const VerifyUserAttributeResponseSchema: GenMessage<VerifyUserAttributeRe
   messageDesc(file_cognito_verify_v1_verification, 4);
 
 /**
+ * Asks where the signed-in user stands.
+ *
+ * @generated from message cognito.verify.v1.GetVerificationStatusRequest
+ */
+export type GetVerificationStatusRequest = Message<"cognito.verify.v1.GetVerificationStatusRequest"> & {
+  /**
+   * A Cognito access token of the signed-in user, with the scope
+   * `aws.cognito.signin.user.admin`. Characters `[A-Za-z0-9-_=.]`. May be left
+   * empty when the token is sent as `authorization: Bearer <token>` metadata.
+   *
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+};
+
+/**
+ * Describes the message cognito.verify.v1.GetVerificationStatusRequest.
+ * Use `create(GetVerificationStatusRequestSchema)` to create a new message.
+ */
+export const GetVerificationStatusRequestSchema: GenMessage<GetVerificationStatusRequest> = /*@__PURE__*/
+  messageDesc(file_cognito_verify_v1_verification, 5);
+
+/**
+ * The user's verifiable attributes and what the service's limits allow now.
+ *
+ * @generated from message cognito.verify.v1.GetVerificationStatusResponse
+ */
+export type GetVerificationStatusResponse = Message<"cognito.verify.v1.GetVerificationStatusResponse"> & {
+  /**
+   * `email`, then `phone_number`: always both, present or not.
+   *
+   * @generated from field: repeated cognito.verify.v1.AttributeStatus attributes = 1;
+   */
+  attributes: AttributeStatus[];
+
+  /**
+   * Codes the user may still request now under the per-user hourly quota
+   * (all attributes together; the service's `--user-sends-per-hour`). Unset
+   * when that limit is off.
+   *
+   * @generated from field: optional uint32 sends_left = 2;
+   */
+  sendsLeft?: number | undefined;
+
+  /**
+   * Verification attempts the user has left now under the per-user hourly
+   * quota (`--user-verifies-per-hour`). Unset when that limit is off.
+   *
+   * @generated from field: optional uint32 verify_attempts_left = 3;
+   */
+  verifyAttemptsLeft?: number | undefined;
+};
+
+/**
+ * Describes the message cognito.verify.v1.GetVerificationStatusResponse.
+ * Use `create(GetVerificationStatusResponseSchema)` to create a new message.
+ */
+export const GetVerificationStatusResponseSchema: GenMessage<GetVerificationStatusResponse> = /*@__PURE__*/
+  messageDesc(file_cognito_verify_v1_verification, 6);
+
+/**
+ * One verifiable attribute of the user.
+ *
+ * @generated from message cognito.verify.v1.AttributeStatus
+ */
+export type AttributeStatus = Message<"cognito.verify.v1.AttributeStatus"> & {
+  /**
+   * `email` or `phone_number`.
+   *
+   * @generated from field: string attribute_name = 1;
+   */
+  attributeName: string;
+
+  /**
+   * Whether the user has a value for it.
+   *
+   * @generated from field: bool present = 2;
+   */
+  present: boolean;
+
+  /**
+   * The value masked as Cognito masks a code's destination (`d***@e***`,
+   * `+*******0100`); empty when absent.
+   *
+   * @generated from field: string destination = 3;
+   */
+  destination: string;
+
+  /**
+   * Where a code for it goes: email or SMS.
+   *
+   * @generated from field: cognito.verify.v1.DeliveryMedium delivery_medium = 4;
+   */
+  deliveryMedium: DeliveryMedium;
+
+  /**
+   * `email_verified` / `phone_number_verified` as Cognito holds it now.
+   *
+   * @generated from field: bool verified = 5;
+   */
+  verified: boolean;
+
+  /**
+   * How long until the service would admit a code request for this
+   * attribute under the user's limits (the send cooldown, the hourly quota)
+   * and, for a phone number, the SMS guard's limits; zero when it would now.
+   *
+   * @generated from field: google.protobuf.Duration next_send_in = 6;
+   */
+  nextSendIn?: Duration | undefined;
+
+  /**
+   * What would refuse a code request now: the limit with the longest wait
+   * (`SEND_COOLDOWN`, `USER_SEND_QUOTA`, `SMS_DAILY_LIMIT`,
+   * `SMS_PREFIX_LIMIT`) or `SMS_COUNTRY_NOT_ALLOWED`;
+   * `ERROR_REASON_UNSPECIFIED` when the service would pass it to Cognito
+   * (Cognito's own checks still apply, e.g. a missing value).
+   *
+   * @generated from field: cognito.verify.v1.ErrorReason send_blocked_by = 7;
+   */
+  sendBlockedBy: ErrorReason;
+
+  /**
+   * For `phone_number`: the number's country (ISO 3166-1 alpha-2, from its
+   * calling code and leading digits); empty for email or when unknown.
+   *
+   * @generated from field: string country = 8;
+   */
+  country: string;
+};
+
+/**
+ * Describes the message cognito.verify.v1.AttributeStatus.
+ * Use `create(AttributeStatusSchema)` to create a new message.
+ */
+export const AttributeStatusSchema: GenMessage<AttributeStatus> = /*@__PURE__*/
+  messageDesc(file_cognito_verify_v1_verification, 7);
+
+/**
  * The channel a code was delivered through.
  *
  * @generated from enum cognito.verify.v1.DeliveryMedium
@@ -253,6 +396,21 @@ export const UserAttributeVerificationService: GenService<{
     methodKind: "unary";
     input: typeof VerifyUserAttributeRequestSchema;
     output: typeof VerifyUserAttributeResponseSchema;
+  },
+  /**
+   * Where the signed-in user stands, without sending anything or spending
+   * any limit: for `email` and `phone_number`, whether the user has it, where
+   * a code would go (masked), whether Cognito has it verified (Cognito's
+   * GetUser, called with the user's token: fresher than the `*_verified`
+   * claims of the user's ID token), and what the service's own limits allow
+   * now. Has a rate limit of its own; idempotent and safe to retry.
+   *
+   * @generated from rpc cognito.verify.v1.UserAttributeVerificationService.GetVerificationStatus
+   */
+  getVerificationStatus: {
+    methodKind: "unary";
+    input: typeof GetVerificationStatusRequestSchema;
+    output: typeof GetVerificationStatusResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_cognito_verify_v1_verification, 0);
