@@ -9,6 +9,7 @@ use cognito_emulator::{self as emulator, store::Seed, Settings};
 use crate::{
     cognito::Cognito,
     config::{BackendOptions, DevConfig, EmulatorConfig},
+    contact::Contact,
     server,
     sms::NumberFacts,
 };
@@ -128,6 +129,10 @@ impl DemoUser {
     /// A user of the first pool (not the first) whose phone number's
     /// country is not in `allowed`: the SMS guard refuses a code to it.
     fn abroad(seed: &Seed, allowed: &[String]) -> Option<Self> {
+        // No list: every country is allowed, nobody is abroad.
+        if allowed.iter().all(|a| a.trim().is_empty()) {
+            return None;
+        }
         let users = seed.pools.first()?.users.len();
         (1..users).filter_map(|i| Self::nth(seed, i)).find(|u| {
             let country = u.phone.as_deref().and_then(|p| NumberFacts::of(p).country);
@@ -189,13 +194,13 @@ fn banner(
     ));
     if let Some((user, token)) = abroad {
         out.push_str(&format!(
-            "\nSMS codes go only to --sms-allow-country {}. User {:?}'s phone {} is elsewhere:\n\
+            "\nSMS codes go only to --sms-allow-country {}. User {:?}'s phone ({}) is elsewhere:\n\
              \nexport TOKEN_ABROAD={token}\n\
              grpcurl -plaintext -d '{{\"access_token\":\"'\"$TOKEN_ABROAD\"'\",\"attribute_name\":\"phone_number\"}}' {grpc} {SVC}/GetUserAttributeVerificationCode\n\
              (FAILED_PRECONDITION, reason SMS_COUNTRY_NOT_ALLOWED: nothing is sent)\n",
             config.sms_allow_country.join(","),
             user.username,
-            user.phone.as_deref().unwrap_or_default(),
+            Contact::new(user.phone.clone(), false).masked("phone_number"),
         ));
     }
     out.push_str("\nCtrl-C stops both servers.\n");

@@ -65,8 +65,10 @@ pub use config::{FailureMode, LimitsConfig, RedisConfig, RedisUrl};
 pub use limit::{Call, Limit};
 
 use local::{Denied, LocalStore};
-use remote::{Remote, Verdict};
+use remote::Remote;
 use rules::{Rates, Rule};
+
+use crate::rpc::Operation;
 
 /// Why a call was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,10 +105,10 @@ struct Inner {
 }
 
 /// A count of one UTC day.
-#[derive(Debug, Clone, Copy, Default)]
-struct DayCount {
-    day: i64,
-    count: i64,
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DayCount {
+    pub day: i64,
+    pub count: i64,
 }
 
 impl DayCount {
@@ -165,61 +167,64 @@ impl Limits {
     /// Decides `call` against every limit that applies to it, and consumes
     /// from all of them if it is admitted.
     pub async fn check(&self, call: &Call<'_>) -> Result<(), Refusal> {
-        let inner = &*self.0;
-        let rules = inner.rates.rules(call);
-        if rules.is_empty() {
-            return Ok(());
-        }
-        if let Some(remote) = &inner.remote {
-            match remote.decide(&rules, 0).await {
-                Ok(Verdict { refused: None, .. }) => {
-                    // Kept locally too, so a fallback knows this replica's
-                    // recent admissions.
-                    inner.local.record(&rules, (inner.clock)());
-                    return Ok(());
-                }
-                Ok(Verdict {
-                    refused: Some((refused, wait_us)),
-                    ..
-                }) => return Err(self.refusal(&rules, refused, wait_us)),
-                Err(_) => self.fell_back(remote)?,
-            }
-        }
-        inner
-            .local
-            .decide(&rules, (inner.clock)())
-            .map_err(|denied| match denied {
-                Denied::Limit(refused) => limited(&rules, refused.index, refused.wait_us),
-                // The table is full (see `local`): a rate limit of the RPC.
-                Denied::Full { wait_us } => Refusal::Limited {
-                    limit: Limit::RpcRate(call.operation),
-                    wait: micros(wait_us),
-                },
-            })
+        let rules = self.0.rates.rules(call);
+        self.decide(&rules, 0, call.operation).await
     }
 
-    /// Decides an SMS code to a number of `prefix` against the SMS guard's
-    /// limits (the prefix's hourly limit and the daily limit), consuming
-    /// from both if both admit it. Admits at once when both are off.
-    pub async fn check_sms(&self, prefix: &str) -> Result<(), Refusal> {
+    /// Decides only the rates of `call`: per caller and per RPC (what a
+    /// code by SMS spends before Cognito's GetUser is asked for the number).
+    pub async fn check_rates(&self, call: &Call<'_>) -> Result<(), Refusal> {
+        let rules = self.0.rates.rate_rules(call);
+        self.decide(&rules, 0, call.operation).await
+    }
+
+    /// Decides the user's limits of `call` (its cooldown, its hourly quota)
+    /// and, for a code by SMS to a number of `sms_prefix`, the SMS guard's:
+    /// the prefix's hourly limit and the daily limit. All or nothing: a
+    /// refusal by the daily limit spends nothing of the user's.
+    pub async fn check_user_and_sms(
+        &self,
+        call: &Call<'_>,
+        sms_prefix: Option<&str>,
+    ) -> Result<(), Refusal> {
         let inner = &*self.0;
-        let rules = inner.rates.sms_rules(prefix);
-        let daily = inner.config.sms_per_day;
+        let mut rules = inner.rates.user_rules(call);
+        let daily = match sms_prefix {
+            Some(prefix) => {
+                rules.extend(inner.rates.sms_rules(prefix));
+                inner.config.sms_per_day
+            }
+            None => 0,
+        };
+        self.decide(&rules, daily, call.operation).await
+    }
+
+    /// One decision: every rule and, when `daily` (its limit) is more than
+    /// 0, the SMS daily counter; on Redis, else (or in `Local` fallback) on
+    /// this replica's state. A full local table refuses as `op`'s rate.
+    async fn decide(&self, rules: &[Rule], daily: u32, op: Operation) -> Result<(), Refusal> {
+        let inner = &*self.0;
         if rules.is_empty() && daily == 0 {
             return Ok(());
         }
         if let Some(remote) = &inner.remote {
-            match remote.decide(&rules, daily).await {
+            match remote.decide(rules, daily).await {
                 Ok(verdict) => {
-                    let now = (inner.clock)();
-                    self.seen(now, verdict.day_count);
+                    if daily > 0 {
+                        self.seen(verdict.day_count);
+                    }
                     return match verdict.refused {
                         None => {
-                            inner.local.record(&rules, now);
-                            self.count_locally(now);
+                            // Kept locally too, so a fallback knows this
+                            // replica's recent admissions.
+                            let now = (inner.clock)();
+                            inner.local.record(rules, now);
+                            if daily > 0 {
+                                self.count_locally(now);
+                            }
                             Ok(())
                         }
-                        Some((refused, wait_us)) => Err(self.refusal(&rules, refused, wait_us)),
+                        Some((refused, wait_us)) => Err(self.refusal(rules, refused, wait_us)),
                     };
                 }
                 Err(_) => self.fell_back(remote)?,
@@ -236,25 +241,33 @@ impl Limits {
         }
         inner
             .local
-            .decide(&rules, now)
+            .decide(rules, now)
             .map_err(|denied| match denied {
-                Denied::Limit(refused) => limited(&rules, refused.index, refused.wait_us),
+                Denied::Limit(refused) => limited(rules, refused.index, refused.wait_us),
+                // The table is full (see `local`): a rate limit of the RPC.
                 Denied::Full { wait_us } => Refusal::Limited {
-                    limit: Limit::SmsPrefix,
+                    limit: Limit::RpcRate(op),
                     wait: micros(wait_us),
                 },
             })?;
-        *count = DayCount {
-            day,
-            count: count.of(day) + 1,
-        };
-        let seen = *count;
-        drop(count);
-        if inner.remote.is_none() {
-            *inner
+        if daily > 0 {
+            *count = DayCount {
+                day,
+                count: count.of(day) + 1,
+            };
+            let mine = *count;
+            drop(count);
+            // Without Redis, this replica's count is the count; in a
+            // fallback, the higher of it and Redis' last one, so that the
+            // gauge (and its alert) still moves while Redis is down.
+            let mut seen = inner
                 .daily_seen
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner) = seen;
+                .unwrap_or_else(PoisonError::into_inner);
+            *seen = DayCount {
+                day,
+                count: seen.of(day).max(mine.count),
+            };
         }
         Ok(())
     }
@@ -270,6 +283,8 @@ impl Limits {
             .of(day)
     }
 
+    /// This replica's own count, kept while Redis decides (a fallback
+    /// starts from it).
     fn count_locally(&self, now: i64) {
         let (day, _) = day_of(now);
         let mut count = self.0.daily.lock().unwrap_or_else(PoisonError::into_inner);
@@ -279,15 +294,13 @@ impl Limits {
         };
     }
 
-    fn seen(&self, now: i64, count: i64) {
-        if self.0.config.sms_per_day > 0 {
-            let (day, _) = day_of(now);
-            *self
-                .0
-                .daily_seen
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = DayCount { day, count };
-        }
+    /// The day's count as Redis decided it (its day, by its clock).
+    fn seen(&self, count: DayCount) {
+        *self
+            .0
+            .daily_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = count;
     }
 
     /// Redis failed: `Ok` to decide locally (counted), or the refusal of

@@ -4,7 +4,8 @@
 --
 -- KEYS[1]      the daily counter's key prefix (the day's number is appended)
 -- KEYS[i + 1]  a limit's key (its TAT, µs since the epoch)
--- Returns {now µs, the day's count, TAT of KEYS[2] or -1, ...}.
+-- Returns {now µs, the day's count, TAT of KEYS[2] or -1, ...}. The day's
+-- key is made here, as in gcra.lua (standalone Redis only).
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local day = math.floor(now / 86400000000)

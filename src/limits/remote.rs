@@ -27,7 +27,7 @@ use redis::{
 
 use super::{
     rules::{Rule, KEY_PREFIX},
-    FailureMode, RedisConfig, RedisUrl,
+    DayCount, FailureMode, RedisConfig, RedisUrl,
 };
 
 /// How long Redis fails before the connection manager is replaced.
@@ -106,24 +106,24 @@ impl Remote {
         let mut manager = self.manager();
         let reply = tokio::time::timeout(
             self.timeout,
-            invocation.invoke_async::<(i64, i64, i64)>(&mut manager),
+            invocation.invoke_async::<(i64, i64, i64, i64)>(&mut manager),
         )
         .await;
         let verdict = match reply {
-            Ok(Ok((0, _, count))) => Ok(Verdict {
+            Ok(Ok((0, _, count, day))) => Ok(Verdict {
                 refused: None,
-                day_count: count,
+                day_count: DayCount { day, count },
             }),
-            Ok(Ok((1, wait_us, count))) if daily > 0 && wait_us > 0 => Ok(Verdict {
+            Ok(Ok((1, wait_us, count, day))) if daily > 0 && wait_us > 0 => Ok(Verdict {
                 refused: Some((Refused::Daily, wait_us)),
-                day_count: count,
+                day_count: DayCount { day, count },
             }),
-            Ok(Ok((index, wait_us, count)))
+            Ok(Ok((index, wait_us, count, day)))
                 if index >= 2 && index as usize - 2 < rules.len() && wait_us > 0 =>
             {
                 Ok(Verdict {
                     refused: Some((Refused::Rule(index as usize - 2), wait_us)),
-                    day_count: count,
+                    day_count: DayCount { day, count },
                 })
             }
             Ok(Ok(other)) => Err(format!("unexpected reply {other:?} from the limits script")),
@@ -251,8 +251,9 @@ pub(crate) struct Verdict {
     /// `None`: admitted. Else what refused it (the longest wait) and the
     /// wait, µs.
     pub refused: Option<(Refused, i64)>,
-    /// The daily counter after the decision (0 without one).
-    pub day_count: i64,
+    /// The daily counter after the decision (0 without one), and its UTC
+    /// day by Redis' clock.
+    pub day_count: DayCount,
 }
 
 /// What refused a call on Redis.

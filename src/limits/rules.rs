@@ -99,6 +99,21 @@ impl Rates {
         }
     }
 
+    /// The rates of `call`'s caller and RPC (of [`Rates::rules`]).
+    pub fn rate_rules(&self, call: &Call<'_>) -> Vec<Rule> {
+        let mut rules = self.rules(call);
+        rules.retain(|r| is_rate(r.limit));
+        rules
+    }
+
+    /// The user's limits of `call` (of [`Rates::rules`]): its cooldown and
+    /// hourly quotas.
+    pub fn user_rules(&self, call: &Call<'_>) -> Vec<Rule> {
+        let mut rules = self.rules(call);
+        rules.retain(|r| !is_rate(r.limit));
+        rules
+    }
+
     /// The SMS guard's keyed limit of a send to a number with `prefix`
     /// (empty when that limit is off).
     pub fn sms_rules(&self, prefix: &str) -> Vec<Rule> {
@@ -215,6 +230,11 @@ impl Rates {
             .into_iter()
             .filter_map(|(rpc, rate)| Some((rpc, rate?.lifetime_us())))
     }
+}
+
+/// Whether `limit` is a rate of a caller or an RPC, not a user's limit.
+fn is_rate(limit: Limit) -> bool {
+    matches!(limit, Limit::CallerRate | Limit::RpcRate(_))
 }
 
 /// A per-second RPC rate's `n` (its span is about one second).

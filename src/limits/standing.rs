@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{day_of, gcra::Rate, micros, FailureMode, Limit, Limits, Refusal};
+use super::{day_of, gcra::Rate, micros, Limit, Limits, Refusal};
 
 /// An attribute whose sends the caller asks about.
 #[derive(Debug, Clone, Copy)]
@@ -60,10 +60,8 @@ impl Limits {
         if let Some(remote) = &inner.remote {
             match remote.peek(&present).await {
                 Ok(values) => read_back = Some(values),
-                Err(_) => match remote.failure_mode() {
-                    FailureMode::Deny => return Err(Refusal::Unavailable),
-                    FailureMode::Local => {}
-                },
+                // Counted as a fallback, or refused in `Deny`, as a decision.
+                Err(_) => self.fell_back(remote)?,
             }
         }
         let (now, day_count, tats) = match read_back {

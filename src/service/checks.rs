@@ -4,8 +4,9 @@
 //! 2. for a send with a `request_id`, the idempotency record
 //!    (`idempotency`): a repeat returns the first answer, before any limit;
 //! 3. the limits (`limits`): per user, per caller, per RPC, in one decision;
-//! 4. for a code by SMS, once the number is known, the SMS guard (`sms`):
-//!    its country, then its daily and prefix limits.
+//!    for a code by SMS in two: the caller's and the RPC's rates, then (the
+//!    number asked of Cognito, its country checked: `sms`) the user's
+//!    limits with the SMS guard's daily and prefix limits.
 //!
 //! Keys: the user is the pool and `sub` only when the token's signature was
 //! verified; otherwise a hash of the token itself, so that a forged token
@@ -25,7 +26,7 @@ use crate::{
     idempotency::{self, Begin, Idempotency},
     limits::{
         standing::{Asked, Standing},
-        Call, Limits, Refusal,
+        Call, Limit, Limits, Refusal,
     },
     rpc::Operation,
     sms::{CountryVerdict, NumberFacts, SmsGuard},
@@ -172,33 +173,80 @@ impl Checks {
             .map_err(|refusal| self.refused(op, refusal))
     }
 
-    /// The SMS guard, for a code to the number `facts` describes: the
-    /// country rule, then the daily and prefix limits (consumed when the
-    /// code may go). Refusals are counted by country and reason.
-    pub async fn sms(&self, op: Operation, facts: &NumberFacts) -> Result<SmsPass, Error> {
-        let country = facts.country_label();
-        let monitored = match self.sms.country(facts.country.as_deref()) {
-            CountryVerdict::Allowed => false,
-            CountryVerdict::Monitored => true,
+    /// A code by SMS, first step: the caller's and the RPC's rates only
+    /// (they bound the GetUser calls that find the number); the user's
+    /// limits wait for [`Checks::admit_sms`].
+    pub async fn admit_rates(
+        &self,
+        op: Operation,
+        who: &Admitted,
+        attribute: &str,
+        caller: &str,
+    ) -> Result<(), Error> {
+        let call = Call {
+            operation: op,
+            user: &who.user,
+            attribute,
+            caller,
+        };
+        self.limits
+            .check_rates(&call)
+            .await
+            .map_err(|refusal| self.refused(op, refusal))
+    }
+
+    /// The SMS guard's country rule for the number `facts` describes:
+    /// `Ok(true)` when it is outside the allowed countries and goes anyway
+    /// (`monitor`); refusals are counted by country.
+    pub fn sms_country(&self, op: Operation, facts: &NumberFacts) -> Result<bool, Error> {
+        match self.sms.country(facts.country.as_deref()) {
+            CountryVerdict::Allowed => Ok(false),
+            CountryVerdict::Monitored => Ok(true),
             CountryVerdict::Refused => {
+                let country = facts.country_label();
                 metrics().sms_refused(country, "SMS_COUNTRY_NOT_ALLOWED");
-                return Err(Error::new(
+                Err(Error::new(
                     op,
                     ErrorKind::SmsCountryNotAllowed {
                         country: country.to_owned(),
                     },
-                ));
+                ))
             }
+        }
+    }
+
+    /// A code by SMS, second step, once the number is known: the user's
+    /// limits and the SMS guard's (the number's prefix per hour, the day's
+    /// codes) in one decision, so that a refusal by one spends nothing of
+    /// the others. `number` is `None` when the user has no number (Cognito
+    /// then refuses the send): the user's limits alone.
+    pub async fn admit_sms(
+        &self,
+        op: Operation,
+        who: &Admitted,
+        attribute: &str,
+        caller: &str,
+        number: Option<&NumberFacts>,
+    ) -> Result<(), Error> {
+        let call = Call {
+            operation: op,
+            user: &who.user,
+            attribute,
+            caller,
         };
         // A number without a prefix (it does not parse) shares one key.
-        let prefix = facts.prefix.as_deref().unwrap_or("unparsed");
-        self.limits.check_sms(prefix).await.map_err(|refusal| {
-            if let Refusal::Limited { limit, .. } = refusal {
-                metrics().sms_refused(country, limit.reason());
-            }
-            self.refused(op, refusal)
-        })?;
-        Ok(SmsPass { monitored })
+        let prefix = number.map(|n| n.prefix.as_deref().unwrap_or("unparsed"));
+        self.limits
+            .check_user_and_sms(&call, prefix)
+            .await
+            .map_err(|refusal| {
+                if let (Refusal::Limited { limit, .. }, Some(n)) = (&refusal, number) {
+                    if matches!(limit, Limit::SmsDaily | Limit::SmsPrefix) {
+                        metrics().sms_refused(n.country_label(), limit.reason());
+                    }
+                }
+                self.refused(op, refusal)
+            })
     }
 
     /// Whether the SMS guard would refuse a number of `facts`' country.
@@ -230,13 +278,6 @@ impl Checks {
         };
         Error::new(op, kind)
     }
-}
-
-/// A code the SMS guard lets go.
-#[derive(Debug, Clone, Copy)]
-pub struct SmsPass {
-    /// Outside the allowed countries, sent because the mode is `monitor`.
-    pub monitored: bool,
 }
 
 /// The caller of a request: its mTLS identity, else its peer address.

@@ -49,9 +49,9 @@ pub struct VerificationService {
 
 /// What a send did.
 enum Outcome {
-    /// Cognito sent a code; the ticket records the answer for repeats; the
-    /// number's country when it went by SMS through the guard.
-    Sent(Sent, Option<Ticket>, Option<String>),
+    /// Cognito sent a code; the ticket records the answer for repeats; what
+    /// the SMS guard knew of the number, for a code by SMS.
+    Sent(Sent, Option<Ticket>, Option<SmsSent>),
     /// A repeat of an idempotent send: the first answer, encoded.
     Replayed(Bytes),
 }
@@ -146,13 +146,13 @@ impl VerificationService {
                     }
                 }
             };
-            self.checks
-                .admit(OP, &who, req.attribute.as_str(), &caller)
-                .await?;
-            let country = if req.attribute.as_str() == PHONE {
-                self.guard_sms(&who, &req.token, deadline, &mut audit)
+            let sms = if req.attribute.as_str() == PHONE {
+                self.guard_sms(&who, &req.token, deadline, &caller, &mut audit)
                     .await?
             } else {
+                self.checks
+                    .admit(OP, &who, req.attribute.as_str(), &caller)
+                    .await?;
                 None
             };
             let budget = self.budget(OP, deadline)?;
@@ -160,14 +160,17 @@ impl VerificationService {
                 .cognito
                 .send_code(&who.token.region, req, budget)
                 .await?;
-            Ok::<_, Error>(Outcome::Sent(sent, ticket, country))
+            Ok::<_, Error>(Outcome::Sent(sent, ticket, sms))
         }
         .await;
         let response = match outcome {
-            Ok(Outcome::Sent(sent, ticket, country)) => {
+            Ok(Outcome::Sent(sent, ticket, sms)) => {
                 metrics().code_sent(medium_label(&sent));
-                if let Some(country) = country.filter(|_| medium_label(&sent) == "sms") {
-                    metrics().sms_sent(&country);
+                if let Some(sms) = sms.filter(|_| medium_label(&sent) == "sms") {
+                    metrics().sms_sent(&sms.country);
+                    if sms.monitored {
+                        metrics().sms_monitored(&sms.country);
+                    }
                 }
                 audit.sent(&sent);
                 let response = proto::GetUserAttributeVerificationCodeResponse {
@@ -235,34 +238,47 @@ impl VerificationService {
 }
 
 impl VerificationService {
-    /// The SMS guard of a code for `phone_number`: Cognito's GetUser for
-    /// the number (the request has only the attribute's name), then the
-    /// checks. `Some(country)` for the metrics of the send; `None` when the
-    /// user has no number (Cognito then refuses the send itself).
+    /// The checks of a code for `phone_number`, with the SMS guard: the
+    /// caller's and the RPC's rates, Cognito's GetUser for the number (the
+    /// request has only the attribute's name), its country, then the
+    /// user's limits and the guard's daily and prefix limits in one
+    /// decision. `Some` for the metrics of the send; `None` when the user
+    /// has no number (only the user's limits apply; Cognito then refuses
+    /// the send itself).
     async fn guard_sms(
         &self,
         who: &checks::Admitted,
         token: &AccessToken,
         deadline: Deadline,
+        caller: &str,
         audit: &mut Entry,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<SmsSent>, Error> {
         const OP: Operation = Operation::GetUserAttributeVerificationCode;
+        self.checks.admit_rates(OP, who, PHONE, caller).await?;
         let budget = self.budget(OP, deadline)?;
         let contacts = self
             .cognito
             .get_user(OP, &who.token.region, token, budget)
             .await?;
-        let Some(number) = contacts.phone.expose() else {
-            return Ok(None);
+        let facts = contacts.phone.expose().map(NumberFacts::of);
+        let monitored = match &facts {
+            Some(facts) => {
+                let verdict = self.checks.sms_country(OP, facts);
+                audit.sms_country(
+                    facts.country_label(),
+                    verdict.as_ref().is_ok_and(|monitored| *monitored),
+                );
+                verdict?
+            }
+            None => false,
         };
-        let facts = NumberFacts::of(number);
-        let country = facts.country_label().to_owned();
-        let verdict = self.checks.sms(OP, &facts).await;
-        audit.sms_country(&country, verdict.as_ref().is_ok_and(|p| p.monitored));
-        if verdict?.monitored {
-            metrics().sms_monitored(&country);
-        }
-        Ok(Some(country))
+        self.checks
+            .admit_sms(OP, who, PHONE, caller, facts.as_ref())
+            .await?;
+        Ok(facts.map(|f| SmsSent {
+            country: f.country_label().to_owned(),
+            monitored,
+        }))
     }
 
     /// Counts a verified phone number by its country, which only GetUser
@@ -292,6 +308,14 @@ impl VerificationService {
 
 /// The attribute whose codes go by SMS.
 const PHONE: &str = "phone_number";
+
+/// What the SMS guard knew of the number a code went to.
+struct SmsSent {
+    /// ISO 3166-1 alpha-2, or `unknown`.
+    country: String,
+    /// Outside the allowed countries, sent because the mode is `monitor`.
+    monitored: bool,
+}
 
 #[tonic::async_trait]
 impl UserAttributeVerificationService for VerificationService {

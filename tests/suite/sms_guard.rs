@@ -160,12 +160,69 @@ async fn the_prefix_limit_holds() {
         wait > Duration::from_secs(1790) && wait <= Duration::from_secs(1800),
         "{wait:?}"
     );
+    // The status says so, and when.
+    let status = client
+        .get_verification_status(status_request(&third))
+        .await
+        .unwrap()
+        .into_inner();
+    let phone = &status.attributes[1];
+    assert_eq!(phone.send_blocked_by().as_str_name(), "SMS_PREFIX_LIMIT");
+    let next = phone.next_send_in.unwrap();
+    assert!((1790..=1800).contains(&next.seconds), "{next:?}");
     // Another range is not affected.
     let other = sign_in(&sdk, "uk-other", DEMO_PASSWORD).await;
     send(&mut client, &other, "phone_number")
         .await
         .expect("another prefix");
     assert_eq!(stack.calls_of(SEND).await, 3);
+}
+
+#[tokio::test]
+async fn the_daily_limit_without_redis_spends_nothing_of_the_users_limits() {
+    let flags = [
+        "--sms-daily-limit",
+        "1",
+        "--send-cooldown-secs",
+        "60",
+        "--user-sends-per-hour",
+        "5",
+    ];
+    let stack = Stack::with(Seed::demo(), None, &flags).await;
+    let mut client = stack.facade.client().await;
+    let demo = stack.sign_in().await;
+    send(&mut client, &demo, "phone_number")
+        .await
+        .expect("the day's one SMS");
+    let gb = sign_in(&stack.sdk().await, "demo-gb", DEMO_PASSWORD).await;
+    let refused = send(&mut client, &gb, "phone_number").await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&refused), "SMS_DAILY_LIMIT");
+    assert_eq!(
+        refused.get_details_quota_failure().unwrap().violations[0].subject,
+        "sms:day"
+    );
+    let gap = retry_after(&refused).abs_diff(until_midnight());
+    assert!(gap < Duration::from_secs(5), "{gap:?}");
+    // The refusal spent nothing of the user's: a full hourly quota, no
+    // cooldown, and the status names the daily limit for the phone only.
+    let status = client
+        .get_verification_status(status_request(&gb))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.sends_left, Some(5));
+    let (email, phone) = (&status.attributes[0], &status.attributes[1]);
+    assert_eq!(
+        email.send_blocked_by().as_str_name(),
+        "ERROR_REASON_UNSPECIFIED"
+    );
+    assert_eq!(phone.send_blocked_by().as_str_name(), "SMS_DAILY_LIMIT");
+    // Email goes, and only one SMS went.
+    send(&mut client, &gb, "email")
+        .await
+        .expect("email is not the daily limit's");
+    assert_eq!(stack.calls_of(SEND).await, 2);
 }
 
 /// Microseconds until the next UTC midnight, by this machine's clock.
@@ -262,7 +319,10 @@ async fn no_log_line_carries_a_phone_number() {
     // The audit events name the country, never the number.
     assert!(log.contains("\"sms.country\":\"US\""), "{log}");
     assert!(log.contains("\"sms.country\":\"GB\""), "{log}");
-    for number in ["2065550100", "7700900123", "7700900000", "+1206", "+44"] {
-        assert!(!log.contains(number), "{number} in the log:\n{log}");
+    for secret in ["2065550100", "7700900123", "7700900000", "+1206", "+44"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+    for secret in ["demo@example.com", "gb@example.com"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 }

@@ -14,7 +14,7 @@ use tonic::{transport::Channel, Code};
 use tonic_types::StatusExt as _;
 
 use crate::common::{
-    redis::RedisServer, send_request, stack::Stack, status_request, verify_request,
+    redis::RedisServer, send_request, stack::Stack, status_request, verify_request, Facade,
 };
 
 /// The user limits as shipped: a 60 s cooldown, 5 codes and 15 attempts an
@@ -49,8 +49,11 @@ fn next_send_in(a: &AttributeStatus) -> Duration {
     Duration::new(d.seconds as u64, d.nanos as u32)
 }
 
-/// The whole sequence, on whatever stack `flags` make.
-async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
+/// The whole sequence, on whatever stack `flags` make. With `second`, the
+/// status is read through a second facade (a replica sharing nothing with
+/// the first but what `flags` share: Redis), and the calls go through the
+/// first.
+async fn status_follows_a_send_and_a_verify(flags: &[&str], second: bool) {
     let flags: Vec<&str> = USER_LIMITS
         .iter()
         .copied()
@@ -58,7 +61,15 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
         .collect();
     let stack = Stack::with(Seed::demo(), Some("424242"), &flags).await;
     let token = stack.sign_in().await;
-    let mut client = stack.facade.client().await;
+    let mut caller = stack.facade.client().await;
+    let reader = match second {
+        true => Some(Facade::start(&stack.url, &flags).await),
+        false => None,
+    };
+    let mut client = match &reader {
+        Some(facade) => facade.client().await,
+        None => stack.facade.client().await,
+    };
 
     // Before anything: both present, unverified, sendable, full quotas.
     let before = status(&mut client, &token).await;
@@ -90,7 +101,7 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
 
     // A send: the email's cooldown runs, one code of five is spent; the
     // phone's cooldown is its own.
-    client
+    caller
         .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .expect("send");
@@ -112,7 +123,7 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
         );
     }
     // The cooldown the status announced is the one a send meets.
-    let refused = client
+    let refused = caller
         .get_user_attribute_verification_code(send_request(&token, "email"))
         .await
         .unwrap_err();
@@ -124,7 +135,7 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
 
     // A wrong code and the right one: two attempts of fifteen, and the
     // email is verified as Cognito holds it now.
-    let wrong = client
+    let wrong = caller
         .verify_user_attribute(verify_request(&token, "email", "000000"))
         .await
         .unwrap_err();
@@ -136,7 +147,7 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
         status(&mut client, &token).await.verify_attempts_left,
         Some(14)
     );
-    client
+    caller
         .verify_user_attribute(verify_request(&token, "email", "424242"))
         .await
         .expect("verify");
@@ -154,22 +165,55 @@ async fn status_follows_a_send_and_a_verify(flags: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_before_and_after_a_send_and_a_verify() {
-    status_follows_a_send_and_a_verify(&[]).await;
+    status_follows_a_send_and_a_verify(&[], false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_on_redis_reads_without_consuming() {
     let redis = RedisServer::start();
     let url = redis.url();
-    status_follows_a_send_and_a_verify(&[
-        "--limits-redis-url",
-        &url,
-        "--limits-redis-timeout-ms",
-        "1000",
-        "--limits-redis-failure-mode",
-        "deny",
-    ])
+    status_follows_a_send_and_a_verify(
+        &[
+            "--limits-redis-url",
+            &url,
+            "--limits-redis-timeout-ms",
+            "1000",
+            "--limits-redis-failure-mode",
+            "deny",
+        ],
+        true,
+    )
     .await;
+}
+
+#[tokio::test]
+async fn with_redis_down_the_status_follows_the_failure_mode() {
+    let redis = RedisServer::not_started();
+    let url = redis.url();
+    for (mode, refused) in [("deny", true), ("local", false)] {
+        let flags = [
+            "--limits-redis-url",
+            url.as_str(),
+            "--limits-redis-failure-mode",
+            mode,
+            "--user-sends-per-hour",
+            "5",
+        ];
+        let stack = Stack::with(Seed::demo(), None, &flags).await;
+        let token = stack.sign_in().await;
+        let mut client = stack.facade.client().await;
+        let answer = client.get_verification_status(status_request(&token)).await;
+        match (refused, answer) {
+            (true, Err(status)) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                let reason = status.get_details_error_info().unwrap().reason;
+                assert_eq!(reason, "LIMITS_UNAVAILABLE");
+            }
+            // This replica's own view: nothing spent yet.
+            (false, Ok(answer)) => assert_eq!(answer.into_inner().sends_left, Some(5)),
+            (_, other) => panic!("{mode}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class UserAttributeVerificationServiceStub:
     """Verifies a signed-in user's email address or phone number through Amazon
-    Cognito. Both methods act on the user identified by the access token; no AWS
+    Cognito. Every method acts on the user identified by the access token; no AWS
     credentials are involved.
 
     The access token is taken from the request's `access_token` field or, when
@@ -68,7 +68,7 @@ class UserAttributeVerificationServiceStub:
 
 class UserAttributeVerificationServiceServicer:
     """Verifies a signed-in user's email address or phone number through Amazon
-    Cognito. Both methods act on the user identified by the access token; no AWS
+    Cognito. Every method acts on the user identified by the access token; no AWS
     credentials are involved.
 
     The access token is taken from the request's `access_token` field or, when
@@ -143,7 +143,7 @@ def add_UserAttributeVerificationServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class UserAttributeVerificationService:
     """Verifies a signed-in user's email address or phone number through Amazon
-    Cognito. Both methods act on the user identified by the access token; no AWS
+    Cognito. Every method acts on the user identified by the access token; no AWS
     credentials are involved.
 
     The access token is taken from the request's `access_token` field or, when

@@ -354,7 +354,7 @@ export const DeliveryMediumSchema: GenEnum<DeliveryMedium> = /*@__PURE__*/
 
 /**
  * Verifies a signed-in user's email address or phone number through Amazon
- * Cognito. Both methods act on the user identified by the access token; no AWS
+ * Cognito. Every method acts on the user identified by the access token; no AWS
  * credentials are involved.
  *
  * The access token is taken from the request's `access_token` field or, when
