@@ -161,12 +161,7 @@ impl Checks {
         attribute: &str,
         caller: &str,
     ) -> Result<(), Error> {
-        let call = Call {
-            operation: op,
-            user: &who.user,
-            attribute,
-            caller,
-        };
+        let call = call_of(op, who, attribute, caller);
         self.limits
             .check(&call)
             .await
@@ -183,12 +178,7 @@ impl Checks {
         attribute: &str,
         caller: &str,
     ) -> Result<(), Error> {
-        let call = Call {
-            operation: op,
-            user: &who.user,
-            attribute,
-            caller,
-        };
+        let call = call_of(op, who, attribute, caller);
         self.limits
             .check_rates(&call)
             .await
@@ -228,12 +218,7 @@ impl Checks {
         caller: &str,
         number: Option<&NumberFacts>,
     ) -> Result<(), Error> {
-        let call = Call {
-            operation: op,
-            user: &who.user,
-            attribute,
-            caller,
-        };
+        let call = call_of(op, who, attribute, caller);
         // A number without a prefix (it does not parse) shares one key.
         let prefix = number.map(|n| n.prefix.as_deref().unwrap_or("unparsed"));
         self.limits
@@ -277,6 +262,17 @@ impl Checks {
             Refusal::Unavailable => ErrorKind::LimitsUnavailable,
         };
         Error::new(op, kind)
+    }
+}
+
+/// The call the limits decide: `who` calling `op` for `attribute`, from
+/// `caller`.
+fn call_of<'a>(op: Operation, who: &'a Admitted, attribute: &'a str, caller: &'a str) -> Call<'a> {
+    Call {
+        operation: op,
+        user: &who.user,
+        attribute,
+        caller,
     }
 }
 
