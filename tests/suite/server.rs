@@ -58,17 +58,15 @@ async fn health_reports_serving_overall_and_per_service() {
     facade.shutdown().await;
 }
 
-#[tokio::test]
-async fn reflection_v1_and_v1alpha_list_the_services() {
-    use tonic_reflection::pb::{v1, v1alpha};
-    let cognito = ScriptedCognito::start().await;
-    let facade = Facade::start(&cognito.url, &[]).await;
-
+/// One question to reflection v1 on `facade`; its answer.
+async fn ask_v1(
+    facade: &Facade,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> Option<tonic_reflection::pb::v1::server_reflection_response::MessageResponse> {
+    use tonic_reflection::pb::v1;
     let request = v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
+        message_request: Some(request),
     };
     let mut stream =
         v1::server_reflection_client::ServerReflectionClient::new(facade.channel().await)
@@ -76,8 +74,21 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
             .await
             .unwrap()
             .into_inner();
-    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
-        stream.message().await.unwrap().unwrap().message_response
+    stream.message().await.unwrap().unwrap().message_response
+}
+
+#[tokio::test]
+async fn reflection_v1_and_v1alpha_list_the_services() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let cognito = ScriptedCognito::start().await;
+    let facade = Facade::start(&cognito.url, &[]).await;
+
+    let asked = ask_v1(
+        &facade,
+        v1::server_reflection_request::MessageRequest::ListServices(String::new()),
+    )
+    .await;
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) = asked
     else {
         panic!("not a service list")
     };
@@ -110,22 +121,15 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
     assert!(!files.file_descriptor_proto.is_empty());
 
     // The reasons' enum is served too, from its own file.
-    let request = v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(
-            v1::server_reflection_request::MessageRequest::FileContainingSymbol(
-                "cognito.verify.v1.ErrorReason".to_owned(),
-            ),
+    let asked = ask_v1(
+        &facade,
+        v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+            "cognito.verify.v1.ErrorReason".to_owned(),
         ),
-    };
-    let mut stream =
-        v1::server_reflection_client::ServerReflectionClient::new(facade.channel().await)
-            .server_reflection_info(tokio_stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
+    )
+    .await;
     let Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
-        stream.message().await.unwrap().unwrap().message_response
+        asked
     else {
         panic!("ErrorReason is not served")
     };
